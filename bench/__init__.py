@@ -1,0 +1,1 @@
+"""Benchmarks: standalone scripts run from the repository root (see README.md)."""

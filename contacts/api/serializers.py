@@ -1,0 +1,772 @@
+"""Shapes of the contacts API: seed 000 names, Splio's (004) and SALESmanago's (002) forms where 000 is silent.
+
+Input fields are strict about JSON types (a number is not silently a name) and about what the
+database can store (lengths, no NUL characters, finite numbers), so bad input is a 400 naming the
+field, never a 500 or a silently mangled row.
+"""
+
+import math
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from contacts import services
+from contacts.models import (
+    ConsentRecord,
+    Contact,
+    ContactList,
+    ContactStatus,
+    CustomField,
+    FieldType,
+    KeyInformation,
+    ListMembership,
+    MembershipStatus,
+    Suppression,
+)
+from events.models import Event
+
+# PostgreSQL cannot store NUL in text or JSON; the schema says so, so clients and fuzzers know.
+NO_NUL = "^[^\\u0000]*$"
+# Text fields: "" is documented separately where it is allowed (drf-spectacular adds a oneOf).
+TEXT = "^[^\\u0000]+$"
+# What str.strip() removes, spelled out: "\\s" means other things in other regex dialects.
+SPACE = "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
+MAX_ID = 2**63 - 1  # BigAutoField
+MAX_JSON_DEPTH = 20
+NUMBER_LIMIT = int(services.NUMBER_LIMIT)  # key information and custom number values stay below it
+
+
+def json_number(value: Decimal) -> int | float:
+    """Decimals stored with six places read back as the number that was sent: 13, not "13.000000"."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def service_error_details(exc: DjangoValidationError) -> dict:
+    """A services.py ValidationError as the API's `details` ({field: [messages]})."""
+    return serializers.as_serializer_error(exc)
+
+
+# --- Strict input fields ----------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "pattern": TEXT})
+class StrictCharField(serializers.CharField):
+    """Text only: 42 or true are a 400, not the strings "42" or "True". The length limit counts what
+    was sent, as the schema's maxLength does, not what is left once surrounding spaces are trimmed."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "pattern": NOT_BLANK})
+class NonBlankCharField(StrictCharField):
+    """Text with at least one visible character (surrounding spaces are trimmed)."""
+
+
+@extend_schema_field({"type": "string", "format": "email"})
+class NormalizedEmailField(StrictCharField):
+    """Normalized like every other entry point: trimmed, lower-case, validated."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value == "":
+            return value
+        try:
+            return services.normalize_email(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["email"]) from None
+
+
+@extend_schema_field({"type": "string", "format": "email"})
+class LookupEmailField(StrictCharField):
+    """An address to look a row up by: normalized but not validated, as an invalid one simply finds nothing."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data).lower()
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": TEXT,
+        "example": "+33612345678",
+        "description": "International form (+ or 00 prefix); stored as E.164. A number that cannot exist is a 400.",
+    }
+)
+class PhoneField(StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return services.normalize_phone(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["phone"]) from None
+
+
+@extend_schema_field({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})
+class IPField(serializers.IPAddressField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: "5" and 5.5 are a 400."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IdField(StrictIntegerField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false: "yes" and 1 are a 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictNumberField(serializers.FloatField):
+    """A JSON number, kept exact as a Decimal (the JSON text 0.1 stays 0.1)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, float) and not math.isfinite(data):
+            self.fail("invalid")
+        return Decimal(str(data))  # a float's shortest repr is the number the JSON text said
+
+
+def _check_json(value, label: str, depth: int = 0) -> None:
+    """What a JSON column can store: no NUL characters, finite numbers, sane nesting."""
+    if depth > MAX_JSON_DEPTH:
+        raise serializers.ValidationError(f"{label} is nested more than {MAX_JSON_DEPTH} levels deep.")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError(f"{label} contains a NUL character.")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise serializers.ValidationError(f"{label} is not a finite number.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, f"{label}.{key!s:.40}", depth + 1)
+            _check_json(item, f"{label}.{key!s:.40}", depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{label}[{index}]", depth + 1)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "description": (
+            "Free key/value data (any JSON values, without NUL characters). An upsert merges it into "
+            "the stored properties."
+        ),
+    }
+)
+class PropertiesField(serializers.DictField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        _check_json(value, "properties")
+        return value
+
+
+FIELD_VALUE_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": "number"}, {"type": "boolean"}],
+    "nullable": True,
+}
+
+
+@extend_schema_field(
+    {
+        "description": (
+            "Custom field values (define fields first, GET /api/fields): an object of name to value, "
+            'or Splio\'s list form [{"id" or "name", "value"}]. A value that does not fit the field\'s '
+            'type is a 400 naming `fields.<name>`; null or "" clears it.'
+        ),
+        "anyOf": [
+            {"type": "object", "additionalProperties": FIELD_VALUE_SCHEMA},
+            {
+                "type": "array",
+                "maxItems": 200,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer", "minimum": 1},
+                        "name": {"type": "string", "pattern": NO_NUL, "maxLength": 100},
+                        "value": FIELD_VALUE_SCHEMA,
+                    },
+                    "required": ["value"],
+                },
+            },
+        ],
+    }
+)
+class CustomFieldsInputField(serializers.Field):
+    """Checked for shape and storable values here; names and types are checked by services.contact_set_fields."""
+
+    default_error_messages = {
+        "invalid": "Fields must be an object of name to value, or a list of id or name and value."
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            values = data.values()
+        elif isinstance(data, list):
+            if len(data) > 200:
+                raise serializers.ValidationError("At most 200 field values at once.")
+            if not all(isinstance(item, dict) for item in data):
+                self.fail("invalid")
+            values = [item.get("value") for item in data]
+        else:
+            self.fail("invalid")
+        for value in values:
+            if isinstance(value, dict | list):
+                raise serializers.ValidationError("A field value is a text, a number, true/false or null.")
+        _check_json(data, "fields")
+        return data
+
+
+# --- Contacts: output -------------------------------------------------------------------------
+
+
+def field_value_json(value):
+    if isinstance(value, Decimal):
+        return json_number(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": FIELD_VALUE_SCHEMA, "readOnly": True})
+class CustomFieldValuesField(serializers.Field):
+    """The contact's custom field values by field name (from the prefetched rows)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, contact: Contact) -> dict:
+        return {
+            row.field.name: field_value_json(row.value) for row in contact.field_values.all() if row.value is not None
+        }
+
+
+class ContactMembershipSerializer(serializers.ModelSerializer):
+    list_id = serializers.IntegerField(source="contact_list_id")
+    name = serializers.CharField(source="contact_list.name")
+
+    class Meta:
+        model = ListMembership
+        fields = ["list_id", "name", "status"]
+        read_only_fields = fields
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    contact_id = serializers.IntegerField(source="id", read_only=True)
+    tags = serializers.SerializerMethodField()
+    properties = serializers.DictField(read_only=True)
+    lists = ContactMembershipSerializer(source="list_memberships", many=True, read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "contact_id",
+            "email",
+            "external_id",
+            "phone",
+            "first_name",
+            "last_name",
+            "lang",
+            "source",
+            "status",
+            "tags",
+            "properties",
+            "lists",
+            "erased_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_fields(self):
+        # "fields" cannot be declared as a class attribute: it is the serializer's own `fields`.
+        declared = super().get_fields()
+        ordered = {}
+        for name, field in declared.items():
+            ordered[name] = field
+            if name == "properties":
+                ordered["fields"] = CustomFieldValuesField()
+        return ordered
+
+    def get_tags(self, contact: Contact) -> list[str]:
+        return [tag.name for tag in contact.tag_rows.all()]
+
+
+class ContactWithWarningsSerializer(ContactSerializer):
+    """What a write answers: the contact, plus `warnings` when something asked for was not done."""
+
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Present when part of the request was not applied, e.g. re-subscription without consent.",
+    )
+
+    class Meta(ContactSerializer.Meta):
+        fields = [*ContactSerializer.Meta.fields, "warnings"]
+        read_only_fields = ContactSerializer.Meta.fields
+
+
+class ContactErasedSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField()
+    erased = serializers.BooleanField()
+
+
+# --- Contacts: input --------------------------------------------------------------------------
+
+
+class AnyOfRequiredSerializer(serializers.Serializer):
+    """A request body that needs at least one of `any_of_required` (exactly one when `only_one`);
+    the schema says so with anyOf (oneOf)."""
+
+    any_of_required: tuple[str, ...] = ()
+    any_of_message = ""
+    only_one = False
+
+    def validate(self, attrs):
+        given = [name for name in self.any_of_required if attrs.get(name) is not None]
+        if self.any_of_required and not given:
+            raise serializers.ValidationError({self.any_of_required[0]: [self.any_of_message]})
+        if self.only_one and len(given) > 1:
+            raise serializers.ValidationError({given[1]: [f"Give only one of {', '.join(given)}."]})
+        return attrs
+
+
+class AnyOfRequiredExtension(OpenApiSerializerExtension):
+    target_class = AnyOfRequiredSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        names = self.target.any_of_required
+        if direction == "request" and names:
+            schema["oneOf" if self.target.only_one else "anyOf"] = [{"required": [name]} for name in names]
+        return schema
+
+
+class ListRefSerializer(AnyOfRequiredSerializer):
+    """A list named in a contact write (Splio's form): subscribe, or unsubscribe with action."""
+
+    any_of_required = ("id", "name")
+    any_of_message = "Give the list's id or its name."
+
+    id = IdField(required=False)
+    name = NonBlankCharField(max_length=200, required=False)
+    action = serializers.ChoiceField(choices=["subscribe", "unsubscribe"], required=False, default="subscribe")
+
+
+class ConsentInputSerializer(serializers.Serializer):
+    """Sent with a write when the contact has just given consent (a signup form): it is recorded,
+    and it allows re-subscribing a contact who unsubscribed or was blacklisted."""
+
+    source = StrictCharField(max_length=100, required=False, allow_blank=True, help_text="e.g. 'checkout form'")
+    ip = IPField(required=False, allow_null=True, help_text="The contact's IP address.")
+    user_agent = StrictCharField(max_length=400, required=False, allow_blank=True, trim_whitespace=False)
+
+
+class ContactInputSerializer(AnyOfRequiredSerializer):
+    """POST /api/contacts (upsert) and PUT /api/contacts/{id}."""
+
+    any_of_required = ("email", "external_id", "phone")
+    any_of_message = "A contact needs an email, an external_id or a phone."
+
+    email = NormalizedEmailField(required=False)
+    external_id = NonBlankCharField(max_length=255, required=False)
+    phone = PhoneField(required=False, allow_blank=True)
+    first_name = StrictCharField(max_length=150, required=False, allow_blank=True)
+    last_name = StrictCharField(max_length=150, required=False, allow_blank=True)
+    lang = StrictCharField(max_length=10, required=False, allow_blank=True, help_text="ISO 639-1 or BCP 47")
+    source = StrictCharField(max_length=100, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=ContactStatus.choices, required=False)
+    tags = serializers.ListField(
+        child=StrictCharField(max_length=100, allow_blank=True), required=False, max_length=200
+    )
+    properties = PropertiesField(required=False)
+    lists = ListRefSerializer(many=True, required=False, max_length=100)
+    consent = ConsentInputSerializer(required=False)
+
+    def get_fields(self):
+        declared = super().get_fields()
+        declared["fields"] = CustomFieldsInputField(required=False)  # see ContactSerializer.get_fields
+        return declared
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        company_id = self.context["company_id"]
+        errors = {}
+        resolved = []
+        for index, ref in enumerate(attrs.get("lists", [])):
+            lists = ContactList.objects.for_company(company_id)
+            found = lists.filter(pk=ref["id"]).first() if "id" in ref else lists.filter(name=ref["name"]).first()
+            if found is None:
+                what = f"id {ref['id']}" if "id" in ref else f"name '{ref['name']}'"
+                errors[f"lists[{index}]"] = [f"No list with {what}. See GET /api/lists."]
+            resolved.append((found, ref["action"]))
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["lists"] = resolved
+        return attrs
+
+
+class ContactPatchSerializer(ContactInputSerializer):
+    """PATCH /api/contacts/{id}: only what is given changes; null clears an identifier."""
+
+    any_of_required = ()
+
+    email = NormalizedEmailField(required=False, allow_null=True)
+    external_id = NonBlankCharField(max_length=255, required=False, allow_null=True)
+    phone = PhoneField(required=False, allow_blank=True, allow_null=True)
+
+
+# --- Bulk -------------------------------------------------------------------------------------
+
+
+class BulkRequestSerializer(serializers.Serializer):
+    contacts = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=1000,
+        help_text=(
+            "Up to 1000 contacts, each shaped like the body of POST /api/contacts. Each is checked on its "
+            "own: a bad item gets an error result and does not stop the others."
+        ),
+    )
+    consent = ConsentInputSerializer(
+        required=False, help_text="Fresh consent for every contact of the request (e.g. a signup import)."
+    )
+
+
+class BulkItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request's `contacts`.")
+    status = serializers.ChoiceField(choices=["created", "updated", "error"])
+    contact_id = serializers.IntegerField(allow_null=True)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False, help_text="Field to messages."
+    )
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class BulkResponseSerializer(serializers.Serializer):
+    results = BulkItemResultSerializer(many=True)
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+# --- GDPR export --------------------------------------------------------------------------------
+
+
+class KeyInformationExportSerializer(serializers.ModelSerializer):
+    value = serializers.SerializerMethodField()
+
+    class Meta:
+        model = KeyInformation
+        fields = ["name", "value", "updated_at"]
+
+    def get_value(self, entry: KeyInformation) -> float | str | None:
+        return json_number(entry.numeric_value) if entry.numeric_value is not None else entry.text_value
+
+
+class MembershipExportSerializer(serializers.ModelSerializer):
+    list_id = serializers.IntegerField(source="contact_list_id")
+    name = serializers.CharField(source="contact_list.name")
+
+    class Meta:
+        model = ListMembership
+        fields = [
+            "list_id",
+            "name",
+            "status",
+            "created_at",
+            "subscribed_at",
+            "unsubscribed_at",
+            "confirmation_sent_at",
+            "confirmed_at",
+            "confirmed_ip",
+        ]
+
+
+class ConsentRecordExportSerializer(serializers.ModelSerializer):
+    list_id = serializers.IntegerField(source="contact_list_id", allow_null=True)
+    list_name = serializers.CharField(source="contact_list.name", allow_null=True)
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["action", "list_id", "list_name", "source", "ip_address", "user_agent", "note", "created_at"]
+
+
+class EventExportSerializer(serializers.ModelSerializer):
+    event_id = serializers.IntegerField(source="id")
+    data = serializers.DictField()
+
+    class Meta:
+        model = Event
+        fields = ["event_id", "event_type", "data", "value", "occurred_at"]
+
+
+class BlacklistExportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Suppression
+        fields = ["email", "reason", "created_at"]
+
+
+class ContactExportSerializer(serializers.Serializer):
+    """Renders selectors.ContactExport: everything stored about one contact."""
+
+    contact = ContactSerializer(help_text="Attributes, tags, properties, custom field values, lists.")
+    key_information = KeyInformationExportSerializer(many=True)
+    lists = MembershipExportSerializer(source="memberships", many=True)
+    consent = ConsentRecordExportSerializer(source="consent_records", many=True)
+    events = EventExportSerializer(many=True)
+    blacklist = BlacklistExportSerializer(source="blacklist_entry", allow_null=True)
+    exported_at = serializers.DateTimeField()
+
+
+# --- Lists ---------------------------------------------------------------------------------------
+
+
+class MemberCountsSerializer(serializers.Serializer):
+    subscribed = serializers.IntegerField(source="subscribed_count")
+    pending = serializers.IntegerField(source="pending_count")
+    unsubscribed = serializers.IntegerField(source="unsubscribed_count")
+
+
+class ContactListSerializer(serializers.ModelSerializer):
+    list_id = serializers.IntegerField(source="id", read_only=True)
+    name = NonBlankCharField(max_length=200)
+    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
+    double_opt_in = StrictBooleanField(
+        required=False, help_text="New subscriptions stay pending until confirmed by email (default: the company's)."
+    )
+    reminder_after_days = StrictIntegerField(
+        min_value=1, max_value=365, required=False, allow_null=True, help_text="Remind pending contacts after N days."
+    )
+    members = MemberCountsSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = ContactList
+        fields = ["list_id", "name", "description", "double_opt_in", "reminder_after_days", "members", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_name(self, name: str) -> str:
+        others = ContactList.objects.for_company(self.context["company_id"]).filter(name=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError(f"A list named '{name}' already exists.")
+        return name
+
+
+class ListMemberSerializer(serializers.ModelSerializer):
+    contact_id = serializers.IntegerField()
+    email = serializers.CharField(source="contact.email")
+    first_name = serializers.CharField(source="contact.first_name")
+    last_name = serializers.CharField(source="contact.last_name")
+
+    class Meta:
+        model = ListMembership
+        fields = [
+            "contact_id",
+            "email",
+            "first_name",
+            "last_name",
+            "status",
+            "created_at",
+            "subscribed_at",
+            "unsubscribed_at",
+            "confirmed_at",
+        ]
+        read_only_fields = fields
+
+
+class PaginationSerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1)
+    per_page = serializers.IntegerField(min_value=1)
+    total = serializers.IntegerField(min_value=0)
+    total_pages = serializers.IntegerField(min_value=1)
+
+
+class ListMembersPageSerializer(serializers.Serializer):
+    members = ListMemberSerializer(many=True)
+    pagination = PaginationSerializer()
+
+
+class ListMembersAddSerializer(AnyOfRequiredSerializer):
+    any_of_required = ("contact_ids", "emails")
+    any_of_message = "Give contact_ids or emails."
+
+    contact_ids = serializers.ListField(child=IdField(), required=False, min_length=1, max_length=1000)
+    emails = serializers.ListField(
+        child=NonBlankCharField(max_length=254),
+        required=False,
+        min_length=1,
+        max_length=1000,
+        help_text="Addresses not yet known become new contacts.",
+    )
+    consent = ConsentInputSerializer(required=False)
+
+
+class ListMemberResultSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField(allow_null=True)
+    email = serializers.CharField(required=False)
+    status = serializers.ChoiceField(
+        choices=[*MembershipStatus.values, "error"],
+        help_text="The membership's status afterwards: pending on a double opt-in list; unsubscribed when "
+        "the contact left the list before and no consent was sent.",
+    )
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class ListMembersAddResponseSerializer(serializers.Serializer):
+    results = ListMemberResultSerializer(many=True)
+
+
+class ListDeletedSerializer(serializers.Serializer):
+    list_id = serializers.IntegerField()
+    deleted = serializers.BooleanField()
+
+
+# --- Custom fields ---------------------------------------------------------------------------------
+
+
+class CustomFieldSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(read_only=True)
+    name = NonBlankCharField(max_length=100)
+    type = serializers.ChoiceField(source="field_type", choices=FieldType.choices)
+    choices = serializers.ListField(
+        child=NonBlankCharField(max_length=200),
+        required=False,
+        max_length=500,
+        help_text="Allowed values; required for type 'choice', ignored otherwise.",
+    )
+
+    class Meta:
+        model = CustomField
+        fields = ["id", "name", "type", "choices"]
+
+
+class CustomFieldListSerializer(serializers.Serializer):
+    def get_fields(self):
+        # Splio's key is "fields", which a class attribute would clash with (the serializer's own `fields`).
+        return {"fields": CustomFieldSerializer(many=True)}
+
+
+# --- Key information (seed 002) -------------------------------------------------------------------
+
+
+class NumericKeyInformationSerializer(serializers.Serializer):
+    name = NonBlankCharField(max_length=255)
+    value = StrictNumberField(min_value=-(NUMBER_LIMIT - 1), max_value=NUMBER_LIMIT - 1)
+
+
+class TextKeyInformationSerializer(serializers.Serializer):
+    name = NonBlankCharField(max_length=255)
+    value = StrictCharField(max_length=255, allow_blank=True, trim_whitespace=False)
+
+
+class KeyInformationValuesSerializer(serializers.Serializer):
+    numeric = NumericKeyInformationSerializer(many=True, required=False, max_length=100)
+    text = TextKeyInformationSerializer(many=True, required=False, max_length=100)
+
+
+class KeyInformationUpsertSerializer(AnyOfRequiredSerializer):
+    """Seed 002's upsert body; `owner` (a SALESmanago account) is accepted and ignored."""
+
+    any_of_required = ("email", "contactId")
+    any_of_message = "Give the contact's email or its contactId."
+    only_one = True
+
+    email = LookupEmailField(required=False)
+    contactId = IdField(required=False)  # noqa: N815 (seed 002's name)
+    keyInformation = KeyInformationValuesSerializer()  # noqa: N815
+    setAsNull = serializers.ListField(  # noqa: N815
+        child=NonBlankCharField(max_length=255), required=False, max_length=20
+    )
+
+
+class KeyInformationQuerySerializer(AnyOfRequiredSerializer):
+    any_of_required = ("email", "contactId")
+    any_of_message = "Give the contact's email or its contactId."
+    only_one = True
+
+    email = LookupEmailField(required=False)
+    contactId = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)  # noqa: N815
+    name = NonBlankCharField(max_length=255, required=False)
+
+
+class KeyInformationEntrySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.SerializerMethodField()
+
+    def get_value(self, entry: KeyInformation) -> float | str:
+        return json_number(entry.numeric_value) if entry.numeric_value is not None else entry.text_value
+
+
+class KeyInformationResponseSerializer(serializers.Serializer):
+    contactId = serializers.IntegerField()  # noqa: N815
+    keyInformation = KeyInformationEntrySerializer(many=True)  # noqa: N815
+
+
+# --- Blacklist (seed 004) ----------------------------------------------------------------------------
+
+
+class BlacklistInputSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class BlacklistEntrySerializer(serializers.ModelSerializer):
+    blacklisted = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Suppression
+        fields = ["email", "blacklisted", "reason", "created_at"]
+
+    def get_blacklisted(self, entry: Suppression) -> bool:
+        return True
+
+
+class BlacklistRemovedSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    blacklisted = serializers.BooleanField()

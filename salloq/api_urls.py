@@ -1,0 +1,19 @@
+"""Every /api/ route below the credentials check (in salloq/urls.py).
+
+Each app's api/urls.py, the schema and docs, and a JSON 404 for anything else.
+"""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from salloq.core.api.views import ApiDocsView, api_not_found
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("salloq.core.api.urls")),
+    path("", include("contacts.api.urls")),
+    # [\s\S]: a path holding an encoded newline (%0A) is still an API 404, not Django's HTML page
+    # (an inline (?s) flag would break Django's reverse()).
+    re_path(r"^[\s\S]*$", api_not_found, name="api-not-found"),
+]

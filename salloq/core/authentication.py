@@ -1,0 +1,142 @@
+"""API key authentication (seed 000): `Authorization: Bearer <key>` plus `X-Company-ID`.
+
+The gateway middleware resolves the key once per request (so it can rate-limit
+before any view runs); DRF's authentication class only hands that result on.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+
+from . import apikeys, ratelimit
+from .errors import ApiError
+from .models import ApiKey
+
+PRINCIPAL_CACHE_SECONDS = 60
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class ApiPrincipal:
+    """Who is calling: the key and its company, as the API views see them."""
+
+    key_id: int
+    key_name: str
+    key_prefix: str
+    company_id: int
+    company_name: str
+    scopes: tuple[str, ...]
+    hourly_limit: int
+    expires_at: datetime | None
+
+    is_authenticated = True  # DRF treats request.user as logged in
+
+    def has_scope(self, scope: str) -> bool:
+        return "*" in self.scopes or scope in self.scopes
+
+
+def _unauthorized(error: str, message: str) -> ApiError:
+    return ApiError(401, error, message)
+
+
+INVALID_KEY_MESSAGE = "The provided API key is invalid or has been revoked"
+
+
+def principal_cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+def _principal_from_database(key_hash: str) -> ApiPrincipal | None:
+    api_key = ApiKey.objects.select_related("company").filter(key_hash=key_hash, revoked_at__isnull=True).first()
+    if api_key is None:
+        return None
+    principal = ApiPrincipal(
+        key_id=api_key.pk,
+        key_name=api_key.name,
+        key_prefix=api_key.prefix,
+        company_id=api_key.company_id,
+        company_name=api_key.company.name,
+        scopes=tuple(api_key.scopes),
+        hourly_limit=api_key.hourly_limit,
+        expires_at=api_key.expires_at,
+    )
+    cache.set(principal_cache_key(key_hash), principal, PRINCIPAL_CACHE_SECONDS)
+    return principal
+
+
+def forget_principal(key_hash: str) -> None:
+    """Drop a key's cached lookup (after revocation or a change of scopes/limit)."""
+    cache.delete(principal_cache_key(key_hash))
+
+
+# key hash -> monotonic time this process last recorded a use; saves a cache round trip per request.
+_last_touched: dict[str, float] = {}
+
+
+def _touch_last_used(key_hash: str, principal: ApiPrincipal) -> None:
+    # At most one write a minute per key (per process, then across processes through the cache):
+    # the column is for humans, not for accounting.
+    now = time.monotonic()
+    if now - _last_touched.get(key_hash, -LAST_USED_RESOLUTION_SECONDS) < LAST_USED_RESOLUTION_SECONDS:
+        return
+    _last_touched[key_hash] = now
+    if cache.add(f"apikey-used:{principal.key_id}", 1, LAST_USED_RESOLUTION_SECONDS):
+        ApiKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
+
+
+def authenticate_request(request) -> tuple[ApiPrincipal, ratelimit.RateLimitState]:
+    """Resolve the caller of an API request and count the request against its key's hourly limit.
+
+    Raises an ApiError (401) saying what is wrong; the caller then counts the request against
+    the client address instead.
+    """
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        raise _unauthorized("Missing API key", "Send your API key in the header 'Authorization: Bearer <key>'.")
+    scheme, _, raw_key = header.partition(" ")
+    raw_key = raw_key.strip()
+    if scheme.lower() != "bearer" or not raw_key:
+        raise _unauthorized("Invalid API key", "The Authorization header must be 'Bearer <key>'.")
+    if not apikeys.is_well_formed(raw_key):
+        raise _unauthorized(
+            "Invalid API key", "The API key is malformed (wrong length or checksum): check it was copied whole."
+        )
+
+    company_header = request.META.get("HTTP_X_COMPANY_ID", "").strip()
+    if not company_header:
+        raise _unauthorized("Missing company ID", "Send your company ID in the X-Company-ID header.")
+    if not company_header.isdigit():
+        raise _unauthorized("Invalid company ID", "The X-Company-ID header must be a positive integer.")
+
+    key_hash = apikeys.hash_key(raw_key)
+    # One round trip: the cached lookup of the key and the count of this request.
+    principal, count, reset = ratelimit.fetch_and_hit(principal_cache_key(key_hash), f"key:{key_hash[:32]}")
+    if principal is None:
+        principal = _principal_from_database(key_hash)
+    if principal is None:
+        raise _unauthorized("Invalid API key", INVALID_KEY_MESSAGE)
+    if principal.expires_at is not None and principal.expires_at <= timezone.now():
+        raise _unauthorized(
+            "Expired API key", f"The provided API key expired at {principal.expires_at.isoformat()}."
+        )
+    if int(company_header) != principal.company_id:
+        raise _unauthorized("Invalid company ID", "The API key does not belong to the company in X-Company-ID.")
+    _touch_last_used(key_hash, principal)
+    return principal, ratelimit.RateLimitState(limit=principal.hourly_limit, count=count, reset=reset)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Hands DRF the principal the gateway middleware resolved."""
+
+    def authenticate(self, request):
+        principal = getattr(request._request, "api_principal", None)
+        if principal is None:
+            return None
+        return principal, principal
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

@@ -1,0 +1,136 @@
+import logging
+
+from django.conf import settings
+
+from . import ratelimit
+from .authentication import authenticate_request
+from .errors import ApiError, error_response
+from .models import Membership
+
+logger = logging.getLogger("salloq.api")
+
+API_PREFIX = "/api"
+# Seed 000 names https://…/api.php as its base URL, so /api.php/… is served as /api/….
+ALIAS_PREFIX = "/api.php"
+# Machine-readable schema and its docs pages are public: they describe, they do not expose data.
+PUBLIC_API_PATHS = ("/api/schema/", "/api/docs/")
+
+
+def _is_under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+class ApiGatewayMiddleware:
+    """Front door of /api/: the alias prefix, key authentication and the hourly rate limit.
+
+    Every API response leaves with X-RateLimit-* headers: counted against the key
+    when one authenticates, otherwise against the client address.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _is_under(request.path_info, ALIAS_PREFIX):
+            rest = request.path_info[len(ALIAS_PREFIX) :]
+            request.path_info = API_PREFIX + (rest or "/")
+            request.path = request.META.get("SCRIPT_NAME", "").rstrip("/") + request.path_info
+        if not _is_under(request.path_info, API_PREFIX) or request.path_info.startswith(PUBLIC_API_PATHS):
+            return self.get_response(request)
+        try:
+            return self._handle_api(request)
+        except Exception:
+            logger.exception("API gateway failed on %s", request.path)
+            return error_response(500, "An unexpected error occurred. It has been logged.")
+
+    def _handle_api(self, request):
+        request.api_principal = None
+        try:
+            principal, state = authenticate_request(request)
+        except ApiError as exc:
+            state = ratelimit.hit(f"ip:{_client_ip(request)}", settings.API_ANONYMOUS_HOURLY_LIMIT)
+            if state.exceeded:
+                return self._too_many(state)
+            response = error_response(
+                exc.status_code, str(exc.detail), exc.error, headers={"WWW-Authenticate": 'Bearer realm="api"'}
+            )
+            return self._with_headers(response, state)
+
+        if state.exceeded:
+            return self._too_many(state)
+        request.api_principal = principal
+        return self._with_headers(self.get_response(request), state)
+
+    def process_exception(self, request, exception):
+        # DRF views answer their own errors; this catches anything else under /api/.
+        if _is_under(request.path_info, API_PREFIX):
+            logger.exception("Unhandled error on %s", request.path, exc_info=exception)
+            return error_response(500, "An unexpected error occurred. It has been logged.")
+        return None
+
+    @staticmethod
+    def _with_headers(response, state: ratelimit.RateLimitState):
+        for name, value in state.headers().items():
+            response[name] = value
+        return response
+
+    def _too_many(self, state: ratelimit.RateLimitState):
+        retry_after = state.retry_after()
+        response = error_response(
+            429,
+            f"Rate limit of {state.limit} requests per hour exceeded. Retry after {retry_after} seconds.",
+            "Rate limit exceeded",
+            headers={"Retry-After": str(retry_after)},
+        )
+        return self._with_headers(response, state)
+
+
+class CurrentCompanyMiddleware:
+    """Sets request.company and request.membership for dashboard users (the company picked in the session)."""
+
+    SESSION_KEY = "company_id"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.company = None
+        request.membership = None
+        if _is_under(request.path_info, API_PREFIX):
+            return self.get_response(request)  # the API knows no sessions
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            memberships = list(Membership.objects.filter(user=user).select_related("company"))
+            request.memberships = memberships
+            chosen = request.session.get(self.SESSION_KEY)
+            membership = next((m for m in memberships if m.company_id == chosen), None)
+            if membership is None and memberships:
+                membership = memberships[0]
+            if membership is not None:
+                request.membership = membership
+                request.company = membership.company
+        return self.get_response(request)
+
+
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; object-src 'none'"
+)
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict CSP on every page; a view may set its own header to relax it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = DEFAULT_CSP
+        return response

@@ -1,0 +1,147 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .querysets import ApiKeyQuerySet, CompanyScopedQuerySet
+
+
+class Company(models.Model):
+    """The tenant: every domain row belongs to exactly one company."""
+
+    name = models.CharField(max_length=200, unique=True)
+    # Shared secret for HMAC-signed webhooks from the shop/POS (seed 000 /api/webhook).
+    webhook_secret = models.CharField(max_length=100, blank=True)
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    # Lists created without saying otherwise ask new subscribers to confirm by email.
+    double_opt_in_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CompanyScopedModel(models.Model):
+    """Base for every domain model: a company and a queryset that scopes by it."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+
+    objects = CompanyScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MARKETER = "marketer", "Marketer"
+    VIEWER = "viewer", "Viewer"
+
+
+# What each role may do, from least to most.
+ROLE_RANK = {Role.VIEWER: 0, Role.MARKETER: 1, Role.OWNER: 2}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "company"], name="membership_unique_user_company"),
+            models.CheckConstraint(condition=models.Q(role__in=[r.value for r in Role]), name="membership_role_valid"),
+        ]
+        ordering = ["company__name"]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.company} ({self.role})"
+
+    def allows(self, role: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+class Scope(models.TextChoices):
+    ALL = "*", "Full access"
+    CONTACTS_READ = "contacts:read", "Read contacts"
+    CONTACTS_WRITE = "contacts:write", "Write contacts"
+    CAMPAIGNS_READ = "campaigns:read", "Read campaigns"
+    CAMPAIGNS_WRITE = "campaigns:write", "Write campaigns"
+    FLOWS_READ = "flows:read", "Read flows"
+    FLOWS_WRITE = "flows:write", "Write flows"
+    EVENTS_WRITE = "events:write", "Track events"
+    CATALOG_READ = "catalog:read", "Read catalog"
+    CATALOG_WRITE = "catalog:write", "Write catalog"
+
+
+class ApiKey(CompanyScopedModel):
+    """An API key; only its SHA-256 is stored, the key itself is shown once."""
+
+    name = models.CharField(max_length=100)
+    # Public part of the key (shown in lists, used for lookup); not secret.
+    prefix = models.CharField(max_length=20, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    hourly_limit = models.PositiveIntegerField(default=1000)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(hourly_limit__gte=1), name="apikey_hourly_limit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def status(self) -> str:
+        if self.is_revoked:
+            return "revoked"
+        if self.is_expired():
+            return "expired"
+        return "active"
+
+    def has_scope(self, scope: str) -> bool:
+        return Scope.ALL in self.scopes or scope in self.scopes
+
+
+class TaskProbe(models.Model):
+    """A round trip through the broker and a worker, asked for by `check_worker`."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"probe {self.pk} ({'done' if self.completed_at else 'waiting'})"
+
+
+class Heartbeat(models.Model):
+    """Last time a periodic job ran; shown on the system status page."""
+
+    name = models.CharField(max_length=100, unique=True)
+    last_seen_at = models.DateTimeField()
+    worker = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_seen_at:%Y-%m-%d %H:%M:%S}"

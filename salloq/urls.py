@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from contacts import consent_views
+from salloq.core import views as core_views
+from salloq.core.api.views import CredentialsView
+
+urlpatterns = [
+    re_path(r"^api/?$", CredentialsView.as_view(), name="api-root"),
+    path("api/", include("salloq.api_urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/login/", core_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", core_views.LogoutView.as_view(), name="logout"),
+    path("", core_views.dashboard, name="dashboard"),
+    path("switch-company/", core_views.switch_company, name="switch_company"),
+    path("settings/api-keys/", core_views.api_keys, name="api_keys"),
+    path("settings/api-keys/<int:key_id>/revoke/", core_views.api_key_revoke_view, name="api_key_revoke"),
+    path("settings/webhook/", core_views.webhook_secret, name="webhook_secret"),
+    path("contacts/", include("contacts.urls")),
+    # Public consent pages, linked from emails: no login, the signed token is the credential.
+    path("c/confirm/<str:token>/", consent_views.confirm, name="consent_confirm"),
+    path("c/unsubscribe/<str:token>/", consent_views.unsubscribe, name="consent_unsubscribe"),
+    path("c/preferences/<str:token>/", consent_views.preferences, name="consent_preferences"),
+]
