@@ -16,10 +16,19 @@ pytestmark = pytest.mark.browser
 @contextmanager
 def builder_action(page):
     """Do a builder action (add, remove, change a field or comparison), then wait until htmx has swapped
-    in the new rows and wired them up: acting on them sooner would go unnoticed, as no person is that fast."""
+    in the new rows and wired them up: acting on them sooner would go unnoticed, as no person is that fast.
+    Only the builder's own settle counts: a live-count swap still settling from an earlier step would
+    otherwise end the wait before the new rows have their handlers."""
     # Wrapped in an object: evaluate_handle would otherwise wait for the promise right here.
     waiter = page.evaluate_handle(
-        "() => ({settled: new Promise(done => document.body.addEventListener('htmx:afterSettle', done, {once: true}))})"
+        """() => ({settled: new Promise(done => {
+            const onSettle = event => {
+                if (event.target.id !== 'segment-builder') return;
+                document.body.removeEventListener('htmx:afterSettle', onSettle);
+                done();
+            };
+            document.body.addEventListener('htmx:afterSettle', onSettle);
+        })})"""
     )
     yield
     waiter.evaluate("waiter => waiter.settled.then(() => true)")
