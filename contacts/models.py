@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from salloq.core.models import CompanyScopedModel
+from salloq.core.models import Company, CompanyScopedModel
 
 from .querysets import ContactQuerySet
 
@@ -17,6 +17,8 @@ class ContactStatus(models.TextChoices):
 
 
 class Contact(CompanyScopedModel):
+    # Every index of the table leads with company_id, so a lone one on it would only slow writes.
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
     # Stored normalized (trimmed, lower-case); "" when the contact is known by phone or id only.
     email = models.CharField(max_length=254, blank=True, default="")
     external_id = models.CharField(max_length=255, null=True, blank=True)
@@ -65,7 +67,9 @@ class Contact(CompanyScopedModel):
 
 
 class ContactTag(models.Model):
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_rows")
+    # contact_tag_unique (contact, name) serves every lookup by contact; a second index would only
+    # slow down bulk writes, which insert two or more tags per contact.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_rows", db_index=False)
     name = models.CharField(max_length=100)
 
     class Meta:
@@ -245,7 +249,8 @@ class ConsentAction(models.TextChoices):
 class ConsentRecord(CompanyScopedModel):
     """What the contact agreed to or withdrew, when, and from where: the audit trail of consent."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_records")
+    # consent_contact_created (contact, created_at) serves every lookup by contact.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_records", db_index=False)
     action = models.CharField(max_length=30, choices=ConsentAction.choices)
     contact_list = models.ForeignKey(
         ContactList, null=True, blank=True, on_delete=models.SET_NULL, related_name="consent_records"

@@ -130,6 +130,9 @@ def _find_contact(company: Company, *, email: str, external_id: str | None) -> C
     return None
 
 
+_MAX_LENGTHS = {name: Contact._meta.get_field(name).max_length for name in CONTACT_ATTRIBUTES}
+
+
 def _clean_attributes(data: dict) -> dict:
     cleaned = {}
     for name in CONTACT_ATTRIBUTES:
@@ -152,7 +155,7 @@ def _clean_attributes(data: dict) -> dict:
                 raise ValidationError({"status": f"Unknown status '{value}'; use {', '.join(ContactStatus.values)}."})
         else:
             value = (value or "").strip()
-        max_length = Contact._meta.get_field(name).max_length
+        max_length = _MAX_LENGTHS[name]
         if value and len(value) > max_length:  # PostgreSQL would refuse the row as a whole (a 500)
             raise ValidationError({name: f"Ensure this value has at most {max_length} characters."})
         cleaned[name] = value

@@ -462,8 +462,24 @@ class ContactPatchSerializer(ContactInputSerializer):
 # --- Bulk -------------------------------------------------------------------------------------
 
 
+class BulkItemsField(serializers.ListField):
+    """The bulk request's list of contacts: each item must be an object; what is in it is for
+    contacts_bulk_upsert to judge, item by item. (DRF's DictField child ran a field per key of
+    every item to check nothing: a tenth of the endpoint's time.) `child` stays, for the schema."""
+
+    def run_child_validation(self, data):
+        errors = {
+            index: [f'Expected an object of contact attributes but got type "{type(item).__name__}".']
+            for index, item in enumerate(data)
+            if not isinstance(item, dict)
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return list(data)
+
+
 class BulkRequestSerializer(serializers.Serializer):
-    contacts = serializers.ListField(
+    contacts = BulkItemsField(
         child=serializers.DictField(),
         min_length=1,
         max_length=1000,

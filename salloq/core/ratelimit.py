@@ -58,10 +58,12 @@ def fetch_and_hit(fetch_key: str | None, bucket: str, now: float | None = None) 
     ttl = reset - int(now) + 60
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        counter_key = backend.make_and_validate_key(key)
+        # make_key, not make_and_validate_key: these keys are ours (a fixed text, a hex digest or an
+        # address), and the validation's loop over every character is a real share of this path.
+        counter_key = backend.make_key(key)
         commands = [("INCR", counter_key), ("EXPIRE", counter_key, ttl, "NX")]
         if fetch_key is not None:
-            commands.append(("GET", backend.make_and_validate_key(fetch_key)))
+            commands.append(("GET", backend.make_key(fetch_key)))
         replies = _exchange(backend, commands)
         raw = replies[2] if fetch_key is not None else None
         value = backend._cache._serializer.loads(raw) if raw is not None else None

@@ -392,12 +392,15 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
     batch at a million contacts). The plan is checked with every other index out of the way (in
     this test's transaction), since on a test-sized table any plan is cheap."""
     # Past 100 values PostgreSQL no longer proves `email = ANY(...)` implies `email <> ''` by itself.
+    from contacts.bulk import _LOOKUP_CONTACTS, _binary_cursor
+
     items = [{"email": f"c{n}@example.com", "external_id": f"C{n}"} for n in range(150)]
     bulk(company, items)
     with CaptureQueriesContext(connection) as queries:
-        bulk(company, items)
-    lookup = next(q["sql"] for q in queries if q["sql"].startswith('SELECT "contacts_contact"."id"'))
-    with connection.cursor() as cursor:
+        results = bulk(company, items)
+    assert {r.status for r in results} == {"updated"}
+    assert sum(q["sql"].lstrip().startswith("SELECT id, email") for q in queries) == 1  # the lookup ran, once
+    with _binary_cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'contacts_contact'"
             " AND indexname NOT IN ('contact_unique_email_per_company', 'contact_unique_external_id_per_company',"
@@ -406,7 +409,8 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
         for (name,) in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN {lookup}")
+        emails, external_ids = [i["email"] for i in items], [i["external_id"] for i in items]
+        cursor.execute(f"EXPLAIN {_LOOKUP_CONTACTS}", [company.pk, emails, external_ids])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "contact_unique_email_per_company" in plan and "contact_unique_external_id_per_company" in plan, plan
 
