@@ -357,9 +357,10 @@ def _columns(rows: list, names) -> list[list]:
     return [[getattr(row, name) for row in rows] for name in names]
 
 
-# The PostgreSQL writes: one statement per table, every row's values in array parameters, sent in
-# binary apart from the statement (%b; _binary_cursor).
-# The unique indexes on email and external_id are partial (WHERE email <> '', WHERE external_id IS
+# The PostgreSQL statements send their parameters in binary, apart from the statement (%b;
+# _binary_cursor).
+#
+# The lookups. The unique indexes on email and external_id are partial (WHERE email <> '', WHERE external_id IS
 # NOT NULL); a lookup by array must repeat their conditions, or the planner cannot use them and
 # scans every contact of the company.
 # Columns in UPDATED_COLUMNS order, as _Row takes them.
@@ -370,6 +371,7 @@ WHERE company_id = %b AND ((email = ANY(%b::varchar[]) AND email <> '')
     OR (external_id = ANY(%b::varchar[]) AND external_id IS NOT NULL))
 """
 _LOOKUP_SUPPRESSIONS = "SELECT email FROM contacts_suppression WHERE company_id = %b AND email = ANY(%b::varchar[])"
+# The writes: one statement per table, every row's values in array parameters.
 _UPDATE_CONTACTS = """
 UPDATE contacts_contact AS c SET email = v.email, external_id = v.external_id, phone = v.phone,
     first_name = v.first_name, last_name = v.last_name, lang = v.lang, source = v.source, status = v.status,
