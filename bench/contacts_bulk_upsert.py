@@ -70,11 +70,12 @@ COPY_COLUMNS = (
     "source",
     "status",
     "properties",
+    "tags",
     "created_at",
     "updated_at",
 )
 COPY_TYPES = ["int8", "varchar", "varchar", "varchar", "varchar", "varchar", "varchar", "varchar", "varchar"]
-COPY_TYPES += ["jsonb", "timestamptz", "timestamptz"]
+COPY_TYPES += ["jsonb", "jsonb", "timestamptz", "timestamptz"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -159,6 +160,7 @@ def copy_rate(conn: psycopg.Connection, company_id: int, contacts: list[dict]) -
                         c["source"],
                         "subscribed",
                         Jsonb(c["properties"]),
+                        Jsonb(c["tags"]),
                         now,
                         now,
                     )

@@ -14,7 +14,6 @@ from .models import (
     Contact,
     ContactImport,
     ContactList,
-    ContactTag,
     CustomField,
     CustomFieldValue,
     KeyInformation,
@@ -45,7 +44,11 @@ class ContactAdminForm(forms.ModelForm):
             "source",
             "status",
             "properties",
+            "tags",
         ]
+
+    def clean_tags(self) -> list[str]:
+        return _normalized(services.normalize_tags, self.cleaned_data["tags"])
 
     def clean_email(self) -> str:
         return _normalized(services.normalize_email, self.cleaned_data["email"])
@@ -55,11 +58,6 @@ class ContactAdminForm(forms.ModelForm):
 
     def clean_external_id(self) -> str | None:
         return (self.cleaned_data["external_id"] or "").strip() or None
-
-
-class ContactTagInline(admin.TabularInline):
-    model = ContactTag
-    extra = 0
 
 
 class CustomFieldValueInline(admin.TabularInline):
@@ -119,7 +117,6 @@ class ContactAdmin(admin.ModelAdmin):
     search_fields = ["email", "first_name", "last_name", "external_id"]
     readonly_fields = ["erased_at", "created_at", "updated_at"]
     inlines = [
-        ContactTagInline,
         CustomFieldValueInline,
         KeyInformationInline,
         ListMembershipInline,

@@ -9,9 +9,9 @@ number of queries per batch instead of a dozen per contact:
 2. one SELECT loads the batch's existing contacts (by email and external_id), one the suppressions;
 3. the items are applied in order to in-memory contacts, so a later item in the batch sees what an
    earlier one did (same email twice: the second updates the contact the first created);
-4. one UPDATE of the changed contacts, one INSERT of the new ones, then one INSERT each for tags,
-   custom field values and consent records: on PostgreSQL single statements over array parameters,
-   elsewhere (SQLite) Django's bulk operations.
+4. one UPDATE of the changed contacts, one INSERT of the new ones (tags are on the contact's row),
+   then one INSERT each for custom field values and consent records: on PostgreSQL single
+   statements over array parameters, elsewhere (SQLite) Django's bulk operations.
 
 Concurrency: a unique violation (another request inserted one of the batch's new contacts
 meanwhile) rolls the batch back to its savepoint and runs it again, now finding that contact;
@@ -41,7 +41,6 @@ from .models import (
     Contact,
     ContactList,
     ContactStatus,
-    ContactTag,
     CustomField,
     CustomFieldValue,
     ListMembership,
@@ -49,9 +48,10 @@ from .models import (
     Suppression,
 )
 from .services import CONTACT_ATTRIBUTES, NO_CONSENT, ConsentContext
+from .tags import merge_tags
 
 # Columns a bulk update writes; compared before and after so unchanged contacts are not rewritten.
-UPDATED_COLUMNS = (*CONTACT_ATTRIBUTES, "properties", "erased_at")
+UPDATED_COLUMNS = (*CONTACT_ATTRIBUTES, "properties", "tags", "erased_at")
 FIELD_VALUE_COLUMNS = ["text_value", "number_value", "date_value", "bool_value"]
 # A unique violation means another transaction inserted one of our new contacts meanwhile;
 # re-reading the batch picks their row up. Past this many tries, items go one at a time.
@@ -87,7 +87,6 @@ class _Batch:
     results: list[tuple[_Item, "_Row", bool, list[str]]] = field(default_factory=list)
     new_rows: list["_Row"] = field(default_factory=list)
     touched: dict[int, "_Row"] = field(default_factory=dict)
-    tags: list[tuple["_Row", str]] = field(default_factory=list)
     field_values: dict[tuple[int, int], tuple["_Row", CustomField, dict]] = field(default_factory=dict)
     records: list[tuple["_Row", str]] = field(default_factory=list)
     unsuppress: set[str] = field(default_factory=set)
@@ -199,7 +198,7 @@ def _prepare(index: int, raw: Any, fields: dict[str, CustomField]) -> _Item | di
     properties = raw.get("properties")
     if properties is not None and not isinstance(properties, dict):
         errors["properties"] = ["Properties must be an object of keys and values."]
-    elif properties and "\\u0000" in json.dumps(properties):  # PostgreSQL's jsonb refuses NUL (a 500)
+    elif properties and _contains_nul(properties):  # PostgreSQL's jsonb refuses NUL (a 500)
         errors["properties"] = [services.NUL_MESSAGE]
     field_values: list[tuple[CustomField, dict]] = []
     if raw.get("fields") is not None:
@@ -230,6 +229,17 @@ def _prepare(index: int, raw: Any, fields: dict[str, CustomField]) -> _Item | di
     )
 
 
+def _contains_nul(value) -> bool:
+    """Whether a NUL character is anywhere in the JSON value, keys included."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in str(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
 # --- Applying and writing ---------------------------------------------------------------------
 
 
@@ -252,6 +262,7 @@ class _Row:
         source="",
         status=ContactStatus.SUBSCRIBED,
         properties=None,
+        tags=None,
         erased_at=None,
     ):
         self.pk = pk
@@ -264,6 +275,7 @@ class _Row:
         self.source = source
         self.status = status
         self.properties = {} if properties is None else properties
+        self.tags = [] if tags is None else tags
         self.erased_at = erased_at
 
     def snapshot(self) -> tuple:
@@ -277,6 +289,7 @@ class _Row:
             self.source,
             self.status,
             self.properties,
+            self.tags,
             self.erased_at,
         )
 
@@ -316,10 +329,6 @@ def _write(company: Company, items: list[_Item], consent: ConsentContext) -> lis
     return results
 
 
-def _unique_tags(batch: _Batch) -> list[tuple[int, str]]:
-    return sorted({(row.pk, name) for row, name in batch.tags})
-
-
 def _save_orm(company: Company, batch: _Batch, changed: list[_Row], consent: ConsentContext, now) -> None:
     """The writes through Django's bulk operations: any database (SQLite, the embedded default)."""
     if changed:
@@ -335,10 +344,6 @@ def _save_orm(company: Company, batch: _Batch, changed: list[_Row], consent: Con
         Contact.objects.bulk_create(contacts)
         for row, contact in zip(batch.new_rows, contacts, strict=True):
             row.pk = contact.pk
-    if batch.tags:
-        ContactTag.objects.bulk_create(
-            [ContactTag(contact_id=pk, name=name) for pk, name in _unique_tags(batch)], ignore_conflicts=True
-        )
     if batch.field_values:
         CustomFieldValue.objects.bulk_create(
             [
@@ -365,7 +370,7 @@ def _columns(rows: list, names) -> list[list]:
 # scans every contact of the company.
 # Columns in UPDATED_COLUMNS order, as _Row takes them.
 _LOOKUP_CONTACTS = """
-SELECT id, email, external_id, phone, first_name, last_name, lang, source, status, properties, erased_at
+SELECT id, email, external_id, phone, first_name, last_name, lang, source, status, properties, tags, erased_at
 FROM contacts_contact
 WHERE company_id = %b AND ((email = ANY(%b::varchar[]) AND email <> '')
     OR (external_id = ANY(%b::varchar[]) AND external_id IS NOT NULL))
@@ -375,26 +380,22 @@ _LOOKUP_SUPPRESSIONS = "SELECT email FROM contacts_suppression WHERE company_id 
 _UPDATE_CONTACTS = """
 UPDATE contacts_contact AS c SET email = v.email, external_id = v.external_id, phone = v.phone,
     first_name = v.first_name, last_name = v.last_name, lang = v.lang, source = v.source, status = v.status,
-    properties = v.properties::jsonb, erased_at = v.erased_at, updated_at = %b
+    properties = v.properties::jsonb, tags = v.tags::jsonb, erased_at = v.erased_at, updated_at = %b
 FROM UNNEST(%b::bigint[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[],
-    %b::varchar[], %b::varchar[], %b::text[], %b::timestamptz[])
-    AS v(id, email, external_id, phone, first_name, last_name, lang, source, status, properties, erased_at)
+    %b::varchar[], %b::varchar[], %b::text[], %b::text[], %b::timestamptz[])
+    AS v(id, email, external_id, phone, first_name, last_name, lang, source, status, properties, tags, erased_at)
 WHERE c.id = v.id AND c.company_id = %b
 """
 _INSERT_CONTACTS = """
 INSERT INTO contacts_contact (company_id, email, external_id, phone, first_name, last_name, lang, source, status,
-    properties, created_at, updated_at)
+    properties, tags, created_at, updated_at)
 SELECT %b, v.email, v.external_id, v.phone, v.first_name, v.last_name, v.lang, v.source, v.status,
-    v.properties::jsonb, %b, %b
+    v.properties::jsonb, v.tags::jsonb, %b, %b
 FROM UNNEST(%b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[],
-    %b::varchar[], %b::text[]) WITH ORDINALITY
-    AS v(email, external_id, phone, first_name, last_name, lang, source, status, properties, n)
+    %b::varchar[], %b::text[], %b::text[]) WITH ORDINALITY
+    AS v(email, external_id, phone, first_name, last_name, lang, source, status, properties, tags, n)
 ORDER BY v.n
 RETURNING id
-"""
-_INSERT_TAGS = """
-INSERT INTO contacts_contacttag (contact_id, name) SELECT * FROM UNNEST(%b::bigint[], %b::varchar[])
-ON CONFLICT DO NOTHING
 """
 _UPSERT_FIELD_VALUES = """
 INSERT INTO contacts_customfieldvalue (contact_id, field_id, text_value, number_value, date_value, bool_value)
@@ -425,6 +426,9 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], conse
     def properties(rows: list[_Row]) -> list[str]:
         return [json.dumps(row.properties, cls=DjangoJSONEncoder) for row in rows]
 
+    def tags(rows: list[_Row]) -> list[str]:
+        return [json.dumps(row.tags) for row in rows]
+
     with _binary_cursor() as cursor:
         if changed:
             cursor.execute(
@@ -434,6 +438,7 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], conse
                     [row.pk for row in changed],
                     *_columns(changed, CONTACT_ATTRIBUTES),
                     properties(changed),
+                    tags(changed),
                     [row.erased_at for row in changed],
                     company.pk,
                 ],
@@ -441,14 +446,12 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], conse
         if batch.new_rows:
             rows = batch.new_rows
             cursor.execute(
-                _INSERT_CONTACTS, [company.pk, now, now, *_columns(rows, CONTACT_ATTRIBUTES), properties(rows)]
+                _INSERT_CONTACTS,
+                [company.pk, now, now, *_columns(rows, CONTACT_ATTRIBUTES), properties(rows), tags(rows)],
             )
             # Rows come back in the order inserted, as Django's own bulk_create relies on.
             for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
                 row.pk = pk
-        if batch.tags:
-            pairs = _unique_tags(batch)
-            cursor.execute(_INSERT_TAGS, [[pk for pk, _ in pairs], [name for _, name in pairs]])
         if batch.field_values:
             values = list(batch.field_values.values())
             cursor.execute(
@@ -484,7 +487,7 @@ def _existing_rows(company: Company, emails: set[str], external_ids: set[str]) -
             cursor.execute(_LOOKUP_CONTACTS, [company.pk, list(emails), list(external_ids)])
             rows = cursor.fetchall()
         # Django's connection hands jsonb over as text, for JSONField to decode.
-        return [_Row(*values[:-2], json.loads(values[-2]), values[-1]) for values in rows]
+        return [_Row(*values[:-3], json.loads(values[-3]), json.loads(values[-2]), values[-1]) for values in rows]
     lookup = Q(email__in=emails) & ~Q(email="") | Q(external_id__in=external_ids)
     found = Contact.objects.for_company(company).filter(lookup).order_by().values_list("pk", *UPDATED_COLUMNS)
     return [_Row(*values) for values in found]
@@ -549,9 +552,10 @@ def _apply(
         setattr(contact, name, value)
     if item.properties:
         contact.properties = {**(contact.properties or {}), **item.properties}
+    if item.tags:
+        contact.tags = merge_tags(contact.tags, item.tags)
 
     warnings = _apply_status(contact, item.status, consent, batch, suppressed, created=created)
-    batch.tags += [(contact, tag) for tag in item.tags]
     for custom_field, columns in item.field_values:
         batch.field_values[(id(contact), custom_field.pk)] = (contact, custom_field, columns)
     if created and contact.status == ContactStatus.SUBSCRIBED:

@@ -1,7 +1,7 @@
 import django_filters
-from django.db.models import Q
 
 from .models import Contact, ContactStatus, ListMembership, MembershipStatus
+from .tags import has_tag
 
 
 class ContactFilterSet(django_filters.FilterSet):
@@ -28,4 +28,4 @@ class ContactFilterSet(django_filters.FilterSet):
         return queryset.search(value)
 
     def filter_tag(self, queryset, name, value):
-        return queryset.filter(Q(tag_rows__name=value)).distinct()
+        return queryset.filter(has_tag(value))

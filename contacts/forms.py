@@ -82,7 +82,7 @@ class ContactEditForm(forms.Form):
     def __init__(self, *args, contact, custom_fields: list[CustomField], **kwargs):
         values = {value.field_id: value.value for value in contact.field_values.all()}
         initial = {name: getattr(contact, name) or "" for name in self.ATTRIBUTES}
-        initial["tags"] = ", ".join(tag.name for tag in contact.tag_rows.all())
+        initial["tags"] = ", ".join(contact.tags)
         for custom_field in custom_fields:
             initial[self.field_key(custom_field)] = _initial_field_value(values.get(custom_field.pk))
         super().__init__(*args, initial=initial, **kwargs)

@@ -38,7 +38,6 @@ from .models import (
     Contact,
     ContactImport,
     ContactList,
-    ContactTag,
     CustomField,
     CustomFieldValue,
     ImportStatus,
@@ -568,12 +567,11 @@ def segment_export_contacts(*, company: Company, segment: Segment) -> QuerySet:
 
 
 def export_rows(*, company: Company, contacts: QuerySet) -> Iterator[list[str]]:
-    """The header, then one row per contact, read 2000 at a time (three queries per 2000)."""
+    """The header, then one row per contact, read 2000 at a time (two queries per 2000)."""
     fields = list(CustomField.objects.for_company(company))
     yield EXPORT_COLUMNS + [f"field:{f.name}" if f.name in EXPORT_COLUMNS else f.name for f in fields]
     contacts = contacts.order_by("pk").prefetch_related(
-        Prefetch("tag_rows", queryset=ContactTag.objects.order_by("name")),
-        Prefetch("field_values", queryset=CustomFieldValue.objects.all()),
+        Prefetch("field_values", queryset=CustomFieldValue.objects.all())
     )
     for contact in contacts.iterator(chunk_size=2000):
         values = {value.field_id: value.value for value in contact.field_values.all()}
@@ -587,7 +585,7 @@ def export_rows(*, company: Company, contacts: QuerySet) -> Iterator[list[str]]:
             contact.lang,
             contact.source,
             contact.status,
-            "|".join(tag.name for tag in contact.tag_rows.all()),
+            "|".join(sorted(contact.tags)),
             contact.created_at,
         ]
         row += [values.get(f.pk) for f in fields]

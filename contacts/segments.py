@@ -58,11 +58,11 @@ from django.utils.dateparse import parse_datetime
 from events.models import Event
 from salloq.core.models import Company
 
+from . import tags
 from .models import (
     Contact,
     ContactList,
     ContactStatus,
-    ContactTag,
     CustomField,
     CustomFieldValue,
     FieldType,
@@ -72,6 +72,7 @@ from .models import (
     Segment,
 )
 from .querysets import ContactQuerySet
+from .tags import TagsMatch
 
 MAX_DEPTH = 5  # the top-level group is depth 1
 MAX_RULES = 100  # rules (not groups), all levels together; also the most items in one group
@@ -763,14 +764,13 @@ class _Compiler:
         return Q(Exists(rows.filter(match)))
 
     def tag_condition(self, comparison: str, value) -> Q:
-        tags = ContactTag.objects.filter(contact=OuterRef("pk"))
         if comparison == "is_set":
-            return Q(Exists(tags))
+            return Q(TagsMatch(tags.IS_SET))
         if comparison in ("equals", "contains"):
-            return Q(Exists(tags.filter(name__iexact=value)))
+            return Q(TagsMatch(tags.EQUALS, [value]))
         if comparison == "starts_with":
-            return Q(Exists(tags.filter(name__istartswith=value)))
-        return Q(Exists(tags.filter(_any([Q(name__iexact=tag) for tag in value]))))
+            return Q(TagsMatch(tags.STARTS_WITH, [value]))
+        return Q(TagsMatch(tags.EQUALS, value))
 
     def list_condition(self, comparison: str, value) -> Q:
         subscribed = ListMembership.objects.filter(contact=OuterRef("pk"), status=MembershipStatus.SUBSCRIBED)

@@ -16,7 +16,6 @@ from .models import (
     ConsentRecord,
     Contact,
     ContactList,
-    ContactTag,
     CustomFieldValue,
     KeyInformation,
     ListMembership,
@@ -26,9 +25,8 @@ from .models import (
 
 
 def contacts_with_relations(queryset: QuerySet[Contact]) -> QuerySet[Contact]:
-    """What the API shows with each contact (tags, custom fields, lists), in three queries per page."""
+    """What the API shows with each contact (custom fields, lists), in three queries per page."""
     return queryset.prefetch_related(
-        Prefetch("tag_rows", queryset=ContactTag.objects.order_by("id")),  # the order they were given in
         Prefetch("field_values", queryset=CustomFieldValue.objects.select_related("field").order_by("field_id")),
         Prefetch(
             "list_memberships",

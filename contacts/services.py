@@ -20,7 +20,6 @@ from .models import (
     Contact,
     ContactList,
     ContactStatus,
-    ContactTag,
     CustomField,
     CustomFieldValue,
     FieldType,
@@ -29,6 +28,7 @@ from .models import (
     MembershipStatus,
     Suppression,
 )
+from .tags import merge_tags
 
 # Numbers go to numeric(30, 6) columns: 24 integer digits, but SQLite keeps them as doubles, whose
 # rounding pushes values near 10^24 past the column (InvalidOperation). One digit less is safe.
@@ -195,6 +195,7 @@ def contact_upsert(*, company: Company, data: dict, consent: ConsentContext = NO
         setattr(contact, name, value)
     if properties:
         contact.properties = {**(contact.properties or {}), **properties}
+    contact.tags = merge_tags(contact.tags, tags)
 
     warnings += _apply_status(contact, requested_status, consent, created=created)
     try:
@@ -205,8 +206,6 @@ def contact_upsert(*, company: Company, data: dict, consent: ConsentContext = NO
             {"email": "Another contact of this company already has this email or external_id."}
         ) from None
 
-    if tags:
-        contact_add_tags(contact=contact, tags=tags)
     if data.get("fields") is not None:
         contact_set_fields(contact=contact, values=data["fields"])
     if created:
@@ -245,6 +244,8 @@ def contact_update(
         raise ValidationError({"external_id": "Another contact of this company already has this external_id."})
     if properties is not None:
         contact.properties = properties if replace else {**(contact.properties or {}), **properties}
+    if tags is not None:
+        contact.tags = tags
     contact.erased_at = None  # data given again for an erased row starts a new relationship
 
     warnings = _apply_status(contact, requested_status, consent, created=False)
@@ -255,8 +256,6 @@ def contact_update(
         raise ValidationError(
             {"email": "Another contact of this company already has this email or external_id."}
         ) from None
-    if tags is not None:
-        contact_set_tags(contact=contact, tags=tags)
     if data.get("fields") is not None:
         contact_set_fields(contact=contact, values=data["fields"])
     return warnings
@@ -334,19 +333,19 @@ def _record(contact: Contact, action, consent: ConsentContext, *, contact_list=N
 
 
 def contact_add_tags(*, contact: Contact, tags: list[str]) -> None:
-    ContactTag.objects.bulk_create(
-        [ContactTag(contact=contact, name=tag) for tag in normalize_tags(tags)], ignore_conflicts=True
-    )
+    contact.tags = merge_tags(contact.tags, normalize_tags(tags))
+    contact.save(update_fields=["tags", "updated_at"])
 
 
 def contact_remove_tags(*, contact: Contact, tags: list[str]) -> None:
-    ContactTag.objects.filter(contact=contact, name__in=normalize_tags(tags)).delete()
+    removed = set(normalize_tags(tags))
+    contact.tags = [tag for tag in contact.tags if tag not in removed]
+    contact.save(update_fields=["tags", "updated_at"])
 
 
 def contact_set_tags(*, contact: Contact, tags: list[str]) -> None:
-    tags = normalize_tags(tags)
-    ContactTag.objects.filter(contact=contact).exclude(name__in=tags).delete()
-    contact_add_tags(contact=contact, tags=tags)
+    contact.tags = normalize_tags(tags)
+    contact.save(update_fields=["tags", "updated_at"])
 
 
 # --- Custom fields ----------------------------------------------------------------------
@@ -663,7 +662,6 @@ def suppression_remove(*, company: Company, email: str, consent: ConsentContext 
 def contact_erase(*, contact: Contact) -> Contact:
     """Erase personal data (Splio DELETE semantics): attributes, tags, fields, key information and
     list memberships go; the row stays, anonymized, so events and orders stay countable."""
-    ContactTag.objects.filter(contact=contact).delete()
     CustomFieldValue.objects.filter(contact=contact).delete()
     KeyInformation.objects.filter(contact=contact).delete()
     ListMembership.objects.filter(contact=contact).delete()
@@ -674,6 +672,7 @@ def contact_erase(*, contact: Contact) -> Contact:
     contact.first_name = contact.last_name = ""
     contact.lang = contact.source = ""
     contact.properties = {}
+    contact.tags = []
     contact.status = ContactStatus.UNSUBSCRIBED
     contact.erased_at = timezone.now()
     contact.save()

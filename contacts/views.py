@@ -162,7 +162,7 @@ def _detail_context(request: HttpRequest, contact: Contact, **forms) -> dict:
     joined = {m.contact_list_id for m in memberships if m.status in CURRENT_MEMBERSHIP}
     return {
         "contact": contact,
-        "tags": [tag.name for tag in contact.tag_rows.all()],
+        "tags": contact.tags,
         "custom_values": [(f.name, _display(values.get(f.pk))) for f in CustomField.objects.for_company(company)],
         "key_information": [(e.name, _display(e.value)) for e in selectors.key_information_get(contact=contact)],
         "memberships": memberships,

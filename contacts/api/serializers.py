@@ -331,7 +331,7 @@ class ContactSerializer(serializers.ModelSerializer):
         return ordered
 
     def get_tags(self, contact: Contact) -> list[str]:
-        return [tag.name for tag in contact.tag_rows.all()]
+        return contact.tags
 
 
 class ContactWithWarningsSerializer(ContactSerializer):

@@ -9,7 +9,6 @@ from contacts.models import (
     Contact,
     ContactImport,
     ContactList,
-    ContactTag,
     CustomField,
     ListMembership,
     Segment,
@@ -70,7 +69,7 @@ def test_changelist_search_and_filters_work(admin_client, everything, company):
 def test_contact_page_shows_its_inlines_and_consent_read_only(admin_client, everything):
     contact = everything["contact"]
     page = admin_client.get(f"/admin/contacts/contact/{contact.pk}/change/").content.decode()
-    for inline in ["tag_rows", "field_values", "key_information", "list_memberships"]:
+    for inline in ["field_values", "key_information", "list_memberships"]:
         assert f'id="{inline}-group"' in page, inline
     consent = page.split('id="consent_records-group"')[1]
     assert "192.0.2.1" in consent and 'name="consent_records-0-action"' not in consent
@@ -99,14 +98,16 @@ def test_admin_contact_form_normalizes_like_the_services(admin_client, company):
         "source": "",
         "status": "subscribed",
         "properties": "{}",
+        "tags": '[" vip ", "vip", "Gold"]',
     }
-    for prefix in ["tag_rows", "field_values", "key_information", "list_memberships", "consent_records"]:
+    for prefix in ["field_values", "key_information", "list_memberships", "consent_records"]:
         form[f"{prefix}-TOTAL_FORMS"] = "0"
         form[f"{prefix}-INITIAL_FORMS"] = "0"
     response = admin_client.post("/admin/contacts/contact/add/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     contact = Contact.objects.get()
     assert (contact.email, contact.phone, contact.external_id) == ("grace@example.com", "+33612345678", None)
+    assert contact.tags == ["vip", "Gold"]
 
     bad = admin_client.post("/admin/contacts/contact/add/", {**form, "email": "nope", "phone": "12"})
     assert bad.status_code == 200 and "is not a valid email address" in bad.content.decode()
@@ -129,6 +130,6 @@ def test_erase_action_erases_the_selected_contacts(admin_client, everything):
     assert response.status_code == 200 and "Erased 1 contact(s)" in response.content.decode()
     contact.refresh_from_db()
     assert contact.erased_at and contact.email == ""
-    assert not ContactTag.objects.exists() and not ListMembership.objects.exists()
+    assert contact.tags == [] and not ListMembership.objects.exists()
     # Lists, fields and the events stay.
     assert ContactList.objects.exists() and CustomField.objects.exists() and Event.objects.count() == 1

@@ -42,7 +42,8 @@ def test_bulk_answers_one_result_per_item_in_order(api, company):
     assert "tags" in results[3]["errors"]
     assert "email" in results[4]["errors"] and "status" in results[5]["errors"]
 
-    assert sorted(existing.tag_rows.values_list("name", flat=True)) == ["newsletter", "vip"]
+    existing.refresh_from_db()
+    assert sorted(existing.tags) == ["newsletter", "vip"]
     bob = Contact.objects.for_company(company).get(email="bob@example.com")
     assert results[1]["contact_id"] == bob.pk and bob.first_name == "Bob"
     assert Contact.objects.for_company(company).get(pk=results[6]["contact_id"]).properties == {"tier": "gold"}

@@ -38,7 +38,7 @@ def contact(company, email):
 
 
 def tags_of(c):
-    return sorted(c.tag_rows.values_list("name", flat=True))
+    return sorted(c.tags)
 
 
 def test_creates_then_updates_with_one_result_per_item(company):
@@ -418,9 +418,14 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
 def test_nul_character_in_properties_fails_only_that_item(company):
     from contacts.bulk import contacts_bulk_upsert
 
+    nul_properties = [{"k": "x\u0000"}, {"k\u0000": 1}, {"k": [1, {"deep": ["\u0000"]}]}]
     results = contacts_bulk_upsert(
         company=company,
-        items=[{"email": "ok@example.com"}, {"email": "nul@example.com", "properties": {"k": "x\u0000"}}],
+        items=[
+            {"email": "ok@example.com", "properties": {"k": "\\u0000 is text", "n": [None, 1.5, True]}},
+            *[{"email": f"nul{n}@example.com", "properties": p} for n, p in enumerate(nul_properties)],
+        ],
     )
-    assert [r.status for r in results] == ["created", "error"]
-    assert "properties" in results[1].errors
+    assert [r.status for r in results] == ["created", "error", "error", "error"]
+    assert all(r.errors == {"properties": ["Null characters are not allowed."]} for r in results[1:])
+    assert Contact.objects.get(email="ok@example.com").properties == {"k": "\\u0000 is text", "n": [None, 1.5, True]}

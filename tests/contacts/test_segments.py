@@ -479,3 +479,13 @@ def test_segment_list_ids_are_resolved_for_the_company_only(company, other_compa
     ours = ContactList.objects.for_company(company).values_list("pk", flat=True)
     assert people["rival_list"].pk not in ours
     assert date(2024, 6, 15) == NOW.date()
+
+
+def test_tag_rules_take_like_wildcards_and_backslashes_literally(company):
+    for name, tags in [("pct", ["50%_off"]), ("under", ["50x_off"]), ("slash", ["a\\b"]), ("plain", ["50 off"])]:
+        _contact(company, f"{name}@example.com", created_at=days_ago(1), tags=tags)
+    assert matching(company, one("tags", "starts_with", "50%")) == {"pct"}
+    assert matching(company, one("tags", "starts_with", "50x_")) == {"under"}
+    assert matching(company, one("tags", "equals", "50%_OFF")) == {"pct"}
+    assert matching(company, one("tags", "equals", "A\\B")) == {"slash"}
+    assert matching(company, one("tags", "in", ["50_off", "a_b"])) == set()

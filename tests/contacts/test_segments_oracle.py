@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from contacts.models import (
     Contact,
     ContactList,
-    ContactTag,
     CustomField,
     CustomFieldValue,
     KeyInformation,
@@ -493,19 +492,26 @@ def store(persons: list[Person]) -> tuple:
             status=p.status,
             created_at=p.created_at,
             properties=p.properties,
+            tags=p.tags,
             erased_at=NOW if p.erased else None,
         )
         for p in persons
     )
     # The rival's twin of every contact: same data, never in our segments.
     twins = Contact.objects.bulk_create(
-        Contact(company=rival, email=p.email, first_name=p.first_name, properties=p.properties, created_at=p.created_at)
+        Contact(
+            company=rival,
+            email=p.email,
+            first_name=p.first_name,
+            properties=p.properties,
+            tags=p.tags,
+            created_at=p.created_at,
+        )
         for p in persons
     )
     column = {"choice": "text_value", "text": "text_value", "number": "number_value", "date": "date_value"}
-    tags, values, infos, memberships, events = [], [], [], [], []
+    values, infos, memberships, events = [], [], [], []
     for person, contact, twin in zip(persons, rows, twins, strict=True):
-        tags += [ContactTag(contact=c, name=t) for c in (contact, twin) for t in person.tags]
         for name, value in person.custom.items():
             typed = {column.get(CUSTOM[name], "bool_value"): value} if value is not None else {}
             values.append(CustomFieldValue(contact=contact, field=fields[name], **typed))
@@ -522,7 +528,6 @@ def store(persons: list[Person]) -> tuple:
             events.append(Event(company=rival, contact=twin, event_type=event_type, occurred_at=when, value=value))
     # Events whose contact was deleted: a contact_id of NULL must not upset NOT IN.
     events.append(Event(company=company, contact=None, event_type="order_placed", occurred_at=NOW, value=1))
-    ContactTag.objects.bulk_create(tags)
     CustomFieldValue.objects.bulk_create(values)
     KeyInformation.objects.bulk_create(infos)
     ListMembership.objects.bulk_create(memberships)
