@@ -120,7 +120,9 @@ def normalize_tags(tags) -> list[str]:
 
 
 def _find_contact(company: Company, *, email: str, external_id: str | None) -> Contact | None:
-    contacts = Contact.objects.for_company(company)
+    """The contact an upsert updates, locked until the caller's transaction ends: its properties and
+    tags are merged in Python, and a concurrent upsert must read the merged row, not overwrite it."""
+    contacts = Contact.objects.for_company(company).select_for_update(no_key=True)
     if external_id:
         found = contacts.filter(external_id=external_id).first()
         if found is not None:
@@ -232,6 +234,9 @@ def contact_update(
     if properties is not None and not isinstance(properties, dict):
         raise ValidationError({"properties": "Properties must be an object of keys and values."})
 
+    # The change applies to the row as stored now, locked, not as the caller loaded it: the save
+    # writes every column, and a concurrent upsert's merged properties and tags must stay.
+    contact.refresh_from_db(from_queryset=Contact.objects.select_for_update(no_key=True))
     requested_status = attributes.pop("status", None)
     for name, value in attributes.items():
         setattr(contact, name, value)

@@ -339,6 +339,15 @@ def test_bulk_list_subscribe_to_a_double_opt_in_list_leaves_members_pending(comp
     assert ConsentRecord.objects.get(contact_list=confirmed).note == "pending confirmation"
 
 
+def run_at_once(*targets):
+    """Each target in a thread of its own (with its own database connection), until all end."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_creating_the_same_emails_do_not_fail():
@@ -365,16 +374,64 @@ def test_concurrent_batches_creating_the_same_emails_do_not_fail():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_at_once(first, second)
     assert {r.status for r in outcome["first"]} == {"created"}
     assert {r.status for r in outcome["second"]} == {"updated"}
     assert [r.contact_id for r in outcome["second"]] == [r.contact_id for r in outcome["first"]]
     assert set(Contact.objects.for_company(company).values_list("first_name", flat=True)) == {"B"}
     assert Contact.objects.for_company(company).count() == 50
+
+
+def _merge_with_bulk(company, loaded):
+    bulk(company, [{"email": loaded.email, "properties": {"second": 2}, "tags": ["second"]}])
+
+
+def _merge_with_upsert(company, loaded):
+    data = {"email": loaded.email, "properties": {"second": 2}, "tags": ["second"]}
+    services.contact_upsert(company=company, data=data)
+
+
+def _merge_with_patch(company, loaded):
+    # A PATCH of the contact as the view loaded it, before the first batch committed.
+    services.contact_update(contact=loaded, data={"properties": {"second": 2}})
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("second_writer", [_merge_with_bulk, _merge_with_upsert, _merge_with_patch])
+def test_a_merge_waits_for_a_concurrent_batch_on_the_same_contact_and_keeps_its_changes(second_writer):
+    """Properties and tags are merged in Python: without the lookup's row lock the second writer
+    would merge into the row as it was before the first batch and drop the first batch's keys."""
+    company = CompanyFactory(name="Merge Race Co")
+    bulk(company, [{"email": "merge@example.com", "properties": {"kept": 0}, "tags": ["kept"]}])
+    loaded = contact(company, "merge@example.com")
+    first_done, locked, outcome = threading.Event(), threading.Event(), {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                bulk(company, [{"email": "merge@example.com", "properties": {"first": 1}, "tags": ["first"]}])
+                locked.set()
+                threading.Event().wait(0.5)  # hold the row while the second writer runs
+                first_done.set()
+        finally:
+            locked.set()
+            connection.close()
+
+    def second():
+        locked.wait(10)
+        try:
+            second_writer(company, loaded)
+            outcome["waited"] = first_done.is_set()
+        finally:
+            connection.close()
+
+    run_at_once(first, second)
+    merged = contact(company, "merge@example.com")
+    assert outcome["waited"] is True  # the second writer finished only after the first committed
+    assert merged.properties == {"kept": 0, "first": 1, "second": 2}
+    expected_tags = {"kept", "first", "second"} if second_writer is not _merge_with_patch else {"kept", "first"}
+    assert set(merged.tags) == expected_tags
 
 
 @settings(max_examples=300, deadline=None)
@@ -399,7 +456,7 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
     with CaptureQueriesContext(connection) as queries:
         results = bulk(company, items)
     assert {r.status for r in results} == {"updated"}
-    assert sum(q["sql"].lstrip().startswith("SELECT id, email") for q in queries) == 1  # the lookup ran, once
+    assert sum(q["sql"].lstrip().startswith("SELECT c.id, c.email") for q in queries) == 1  # the lookup ran, once
     with _binary_cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'contacts_contact'"
@@ -410,7 +467,7 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute("SET LOCAL enable_seqscan = off")
         emails, external_ids = [i["email"] for i in items], [i["external_id"] for i in items]
-        cursor.execute(f"EXPLAIN {_LOOKUP_CONTACTS}", [company.pk, emails, external_ids])
+        cursor.execute(f"EXPLAIN {_LOOKUP_CONTACTS}", [emails, company.pk, external_ids, company.pk])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "contact_unique_email_per_company" in plan and "contact_unique_external_id_per_company" in plan, plan
 
