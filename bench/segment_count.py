@@ -135,12 +135,12 @@ def setup_django(args: argparse.Namespace, scratch: Path) -> None:
 
 CONTACTS_SQL = """
 INSERT INTO contacts_contact (company_id, email, external_id, phone, first_name, last_name, lang, source,
-                              status, properties, erased_at, created_at, updated_at)
+                              status, properties, tags, erased_at, created_at, updated_at)
 SELECT %(company)s, 'c' || g || '@example.com', NULL, '', 'First' || g, 'Last' || g, 'fr', 'bench',
        CASE g %% 10 WHEN 0 THEN 'unsubscribed' WHEN 1 THEN 'bounced' ELSE 'subscribed' END,
        jsonb_build_object('country', (ARRAY['FR', 'DE', 'ES', 'IT', 'GB'])[1 + floor(random() * 5)::int],
                           'age', 18 + g %% 60),
-       NULL, now() - (g %% 1000) * interval '1 day', now()
+       '[]'::jsonb, NULL, now() - (g %% 1000) * interval '1 day', now()
 FROM generate_series(1::bigint, %(n)s) AS g
 """
 
