@@ -120,9 +120,7 @@ def authenticate_request(request) -> tuple[ApiPrincipal, ratelimit.RateLimitStat
     if principal is None:
         raise _unauthorized("Invalid API key", INVALID_KEY_MESSAGE)
     if principal.expires_at is not None and principal.expires_at <= timezone.now():
-        raise _unauthorized(
-            "Expired API key", f"The provided API key expired at {principal.expires_at.isoformat()}."
-        )
+        raise _unauthorized("Expired API key", f"The provided API key expired at {principal.expires_at.isoformat()}.")
     if int(company_header) != principal.company_id:
         raise _unauthorized("Invalid company ID", "The API key does not belong to the company in X-Company-ID.")
     _touch_last_used(key_hash, principal)
