@@ -448,7 +448,7 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
     lookup PostgreSQL cannot use them for a batch and scans all the company's contacts (200 ms a
     batch at a million contacts). The plan is checked with every other index out of the way (in
     this test's transaction), since on a test-sized table any plan is cheap."""
-    # Past 100 values PostgreSQL no longer proves `email = ANY(...)` implies `email <> ''` by itself.
+    # Nothing proves `email = v.email` implies `email <> ''`: the lookup must say so itself.
     from contacts.bulk import _LOOKUP_CONTACTS, _binary_cursor
 
     items = [{"email": f"c{n}@example.com", "external_id": f"C{n}"} for n in range(150)]
