@@ -49,6 +49,8 @@ def parse_decimal(raw, *, limit: Decimal = NUMBER_LIMIT, smallest_exponent: int 
         raise NumberError("must be a number")
     if not value.is_finite():
         raise NumberError("must be a finite number (not NaN or Infinity)")
+    if not value:
+        return Decimal(0)  # 0E-999999999 is zero, but its exponent would follow it into arithmetic
     if value and value.adjusted() >= limit.adjusted() + 1:
         raise NumberError(f"must be between -{limit} and {limit}")
     if abs(value) >= limit:
