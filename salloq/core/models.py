@@ -3,12 +3,14 @@ from django.db import models
 from django.utils import timezone
 
 from .querysets import ApiKeyQuerySet, CompanyScopedQuerySet
+from .validators import validate_header_safe
 
 
 class Company(models.Model):
     """The tenant: every domain row belongs to exactly one company."""
 
-    name = models.CharField(max_length=200, unique=True)
+    # The From name of the company's emails.
+    name = models.CharField(max_length=200, unique=True, validators=[validate_header_safe])
     # Shared secret for HMAC-signed webhooks from the shop/POS (seed 000 /api/webhook).
     webhook_secret = models.CharField(max_length=100, blank=True)
     webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
@@ -145,3 +147,24 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class MailServerState(models.Model):
+    """Whether the SMTP server (EMAIL_HOST:EMAIL_PORT) is answering, as the workers that send mail
+    last found it: one row, written by workers, read by the dashboard (another process).
+
+    `failures` counts failed attempts in a row and sets how long senders wait before the next one
+    (`next_attempt_at`); a message the server accepts clears it all."""
+
+    unreachable_since = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    # The server the failing worker tried, which may differ from the web process's settings.
+    host = models.CharField(max_length=255, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        if self.unreachable_since is None:
+            return "mail server reachable"
+        return f"mail server {self.host}:{self.port} unreachable since {self.unreachable_since:%Y-%m-%d %H:%M:%S}"
