@@ -22,7 +22,11 @@ class Contact(CompanyScopedModel):
     # Stored normalized (trimmed, lower-case); "" when the contact is known by phone or id only.
     email = models.CharField(max_length=254, blank=True, default="")
     external_id = models.CharField(max_length=255, null=True, blank=True)
-    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164, e.g. +33612345678")
+    # E.164 when it could be normalized; otherwise kept as given, with phone_valid False.
+    phone = models.CharField(max_length=40, blank=True, default="", help_text="E.164, e.g. +33612345678")
+    # False when the phone is not a valid number (the API document's own "+1-555-0123", a shop's
+    # "555-0123"): the contact is kept, the phone as given, and no SMS goes to it.
+    phone_valid = models.BooleanField(default=True)
     first_name = models.CharField(max_length=150, blank=True, default="")
     last_name = models.CharField(max_length=150, blank=True, default="")
     lang = models.CharField(max_length=10, blank=True, default="", help_text="ISO 639-1 or BCP 47")
