@@ -36,6 +36,9 @@ NUMBER_LIMIT = Decimal(10) ** 23
 
 NUL_MESSAGE = "Null characters are not allowed."
 
+# Errors that are only a clash with another row's unique value carry code "unique": the API answers 409.
+CONFLICT_MESSAGE = "Another contact of this company already has this email or external_id."
+
 # Attributes an upsert may set directly on the contact row.
 CONTACT_ATTRIBUTES = ("email", "external_id", "phone", "first_name", "last_name", "lang", "source", "status")
 
@@ -205,7 +208,7 @@ def contact_upsert(*, company: Company, data: dict, consent: ConsentContext = NO
             contact.save()
     except IntegrityError:
         raise ValidationError(
-            {"email": "Another contact of this company already has this email or external_id."}
+            {"email": ValidationError(CONFLICT_MESSAGE, code="unique")}
         ) from None
 
     if data.get("fields") is not None:
@@ -244,9 +247,12 @@ def contact_update(
         raise ValidationError({"email": "A contact needs an email, an external_id or a phone."})
     others = Contact.objects.for_company(contact.company_id).exclude(pk=contact.pk)
     if contact.email and others.filter(email=contact.email).exists():
-        raise ValidationError({"email": "Another contact of this company already has this email."})
+        raise ValidationError(
+            {"email": ValidationError("Another contact of this company already has this email.", code="unique")}
+        )
     if contact.external_id and others.filter(external_id=contact.external_id).exists():
-        raise ValidationError({"external_id": "Another contact of this company already has this external_id."})
+        taken = "Another contact of this company already has this external_id."
+        raise ValidationError({"external_id": ValidationError(taken, code="unique")})
     if properties is not None:
         contact.properties = properties if replace else {**(contact.properties or {}), **properties}
     if tags is not None:
@@ -259,7 +265,7 @@ def contact_update(
             contact.save()
     except IntegrityError:  # a concurrent write took the email or external_id since the check above
         raise ValidationError(
-            {"email": "Another contact of this company already has this email or external_id."}
+            {"email": ValidationError(CONFLICT_MESSAGE, code="unique")}
         ) from None
     if data.get("fields") is not None:
         contact_set_fields(contact=contact, values=data["fields"])
@@ -367,7 +373,7 @@ def custom_field_create(*, company: Company, name: str, field_type: str, choices
     if field_type == FieldType.CHOICE and (not choices or not all(isinstance(c, str) and c for c in choices)):
         errors["choices"] = "A choice field needs a list of allowed values."
     if name and CustomField.objects.for_company(company).filter(name=name).exists():
-        errors["name"] = f"A field named '{name}' already exists."
+        errors["name"] = ValidationError(f"A field named '{name}' already exists.", code="unique")
     if errors:
         raise ValidationError(errors)
     return CustomField.objects.create(
@@ -502,7 +508,7 @@ def contact_list_create(
     if not name:
         raise ValidationError({"name": "A list needs a name."})
     if ContactList.objects.for_company(company).filter(name=name).exists():
-        raise ValidationError({"name": f"A list named '{name}' already exists."})
+        raise ValidationError({"name": ValidationError(f"A list named '{name}' already exists.", code="unique")})
     if reminder_after_days is not None and reminder_after_days < 1:
         raise ValidationError({"reminder_after_days": "Must be at least 1 day."})
     return ContactList.objects.create(
@@ -527,7 +533,8 @@ def contact_list_update(*, contact_list: ContactList, data: dict) -> ContactList
             raise ValidationError({"name": "A list needs a name."})
         others = ContactList.objects.for_company(contact_list.company_id).exclude(pk=contact_list.pk)
         if others.filter(name=changes["name"]).exists():
-            raise ValidationError({"name": f"A list named '{changes['name']}' already exists."})
+            taken = f"A list named '{changes['name']}' already exists."
+            raise ValidationError({"name": ValidationError(taken, code="unique")})
     if changes.get("reminder_after_days") is not None and changes["reminder_after_days"] < 1:
         raise ValidationError({"reminder_after_days": "Must be at least 1 day."})
     if "description" in changes:

@@ -605,14 +605,6 @@ class ContactListSerializer(serializers.ModelSerializer):
         fields = ["list_id", "name", "description", "double_opt_in", "reminder_after_days", "members", "created_at"]
         read_only_fields = ["created_at"]
 
-    def validate_name(self, name: str) -> str:
-        others = ContactList.objects.for_company(self.context["company_id"]).filter(name=name)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.exists():
-            raise serializers.ValidationError(f"A list named '{name}' already exists.")
-        return name
-
 
 class ListMemberSerializer(serializers.ModelSerializer):
     contact_id = serializers.IntegerField()
@@ -743,9 +735,11 @@ class KeyInformationUpsertSerializer(AnyOfRequiredSerializer):
 
 
 class KeyInformationQuerySerializer(AnyOfRequiredSerializer):
+    """Query parameters cannot be declared mutually exclusive in OpenAPI: both may be given, and
+    then must name the same contact."""
+
     any_of_required = ("email", "contactId")
     any_of_message = "Give the contact's email or its contactId."
-    only_one = True
 
     email = LookupEmailField(required=False)
     contactId = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)  # noqa: N815

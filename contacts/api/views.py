@@ -5,14 +5,12 @@ Every view scopes through CompanyScopedAPIView: another company's row is a 404.
 """
 
 import ipaddress
-from contextlib import contextmanager
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -23,21 +21,20 @@ from contacts.filters import ContactFilterSet
 from contacts.models import Contact, ContactList, ContactStatus, CustomField, MembershipStatus, Suppression
 from contacts.services import ConsentContext
 from salloq.core.api.scoping import CompanyScopedAPIView
+from salloq.core.api.service_errors import service_errors
 from salloq.core.errors import ApiError
 from salloq.core.models import Company, Scope
 from salloq.core.pagination import MAX_PER_PAGE, PagePagination
-from salloq.core.schema import SalloqAutoSchema
+from salloq.core.schema import ErrorSerializer, SalloqAutoSchema
 
 from . import serializers as s
 
-
-@contextmanager
-def service_errors():
-    """services.py raises Django's ValidationError; the API answers it as a 400 naming the field."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(s.service_error_details(exc)) from None
+# A write refused only because another row holds the name or address (salloq.core.api.service_errors).
+CONTACT_CONFLICT = OpenApiResponse(
+    ErrorSerializer, description="Conflict: another contact of the company already has this email or external_id."
+)
+LIST_CONFLICT = OpenApiResponse(ErrorSerializer, description="Conflict: another list of the company has this name.")
+FIELD_CONFLICT = OpenApiResponse(ErrorSerializer, description="Conflict: a custom field with this name exists.")
 
 
 def _client_ip(request) -> str | None:
@@ -154,7 +151,7 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
 
     @extend_schema(
         request=s.ContactInputSerializer,
-        responses={201: s.ContactWithWarningsSerializer, 200: s.ContactWithWarningsSerializer},
+        responses={201: s.ContactWithWarningsSerializer, 200: s.ContactWithWarningsSerializer, 409: CONTACT_CONFLICT},
         description=(
             "Create or update a contact (upsert): found by `external_id`, else by `email`. 201 when created, "
             "200 when updated. Tags and properties are merged into what the contact has. An unsubscribed, "
@@ -178,7 +175,7 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
 
     @extend_schema(
         request=s.ContactInputSerializer,
-        responses=s.ContactWithWarningsSerializer,
+        responses={200: s.ContactWithWarningsSerializer, 409: CONTACT_CONFLICT},
         description=(
             "Replace the contact: attributes and properties left out are cleared, tags become exactly "
             "those given (none if left out). Custom fields and lists given are applied. The status "
@@ -190,7 +187,7 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
 
     @extend_schema(
         request=s.ContactPatchSerializer,
-        responses=s.ContactWithWarningsSerializer,
+        responses={200: s.ContactWithWarningsSerializer, 409: CONTACT_CONFLICT},
         description=(
             "Change what is given: properties are merged, tags given replace the contact's, null clears "
             "an identifier (the contact must keep an email, external_id or phone)."
@@ -276,7 +273,6 @@ class ContactListViewSet(
     ContactsAPIView,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
     """Static lists with member counts; members are added, listed and unsubscribed per list."""
@@ -288,15 +284,32 @@ class ContactListViewSet(
     def get_queryset(self):
         return selectors.contact_lists_with_counts(super().get_queryset())
 
-    @extend_schema(responses={201: s.ContactListSerializer})
+    @extend_schema(responses={201: s.ContactListSerializer, 409: LIST_CONFLICT})
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
             contact_list = services.contact_list_create(company=self.get_company(), **serializer.validated_data)
-        return Response(
-            self.get_serializer(self.get_queryset().get(pk=contact_list.pk)).data, status=status.HTTP_201_CREATED
-        )
+        return self._list_response(contact_list.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: s.ContactListSerializer, 409: LIST_CONFLICT})
+    def update(self, request, pk=None):
+        return self._update(request, partial=False)
+
+    @extend_schema(responses={200: s.ContactListSerializer, 409: LIST_CONFLICT})
+    def partial_update(self, request, pk=None):
+        return self._update(request, partial=True)
+
+    def _update(self, request, *, partial: bool) -> Response:
+        contact_list = self.get_object()
+        serializer = self.get_serializer(contact_list, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            services.contact_list_update(contact_list=contact_list, data=serializer.validated_data)
+        return self._list_response(contact_list.pk)
+
+    def _list_response(self, list_id: int, code: int = status.HTTP_200_OK) -> Response:
+        return Response(self.get_serializer(self.get_queryset().get(pk=list_id)).data, status=code)
 
     @extend_schema(
         request=None,
@@ -413,7 +426,7 @@ class CustomFieldsView(ContactsAPIView):
     def get(self, request):
         return Response(s.CustomFieldListSerializer({"fields": self.get_queryset()}).data)
 
-    @extend_schema(operation_id="fields_create", responses={201: s.CustomFieldSerializer})
+    @extend_schema(operation_id="fields_create", responses={201: s.CustomFieldSerializer, 409: FIELD_CONFLICT})
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -435,12 +448,15 @@ class KeyInformationAPIView(ContactsAPIView):
     queryset = Contact.objects.all()
 
     def find_contact(self, *, email: str | None, contact_id: int | None) -> Contact:
+        """The contact with this id and/or this email; given both, they must name the same contact."""
         contacts = self.get_queryset()
-        contact = (
-            contacts.filter(pk=contact_id).first() if contact_id is not None else contacts.filter(email=email).first()
-        )
+        if contact_id is not None:
+            contacts = contacts.filter(pk=contact_id)
+        if email is not None:
+            contacts = contacts.filter(email=email)
+        contact = contacts.first()
         if contact is None:
-            raise ApiError(404, "Not Found", "No contact with this email or contactId.")
+            raise ApiError(404, "Not Found", "No contact with this email and/or contactId.")
         return contact
 
     def answer(self, contact: Contact, name: str | None = None) -> Response:
@@ -488,7 +504,10 @@ class KeyInformationView(KeyInformationAPIView):
         operation_id="key_information_get",
         parameters=[s.KeyInformationQuerySerializer],
         responses=s.KeyInformationResponseSerializer,
-        description="A contact's key information, all of it or the one value named by `name`.",
+        description=(
+            "A contact's key information, all of it or the one value named by `name`. The contact is named by "
+            "`email` or `contactId`; given both, they must name the same contact (else 404)."
+        ),
     )
     def get(self, request):
         # A plain dict, not the QueryDict: DRF would take "email=" as "no email" instead of refusing it.

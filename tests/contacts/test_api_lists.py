@@ -67,7 +67,6 @@ def test_new_lists_follow_the_company_double_opt_in_default(api, company):
         ({"name": "   "}, "name"),
         ({"name": 5}, "name"),
         ({"name": "x" * 201}, "name"),
-        ({"name": "Taken"}, "name"),
         ({"name": "A", "double_opt_in": "yes"}, "double_opt_in"),
         ({"name": "A", "reminder_after_days": 0}, "reminder_after_days"),
         ({"name": "A", "reminder_after_days": "3"}, "reminder_after_days"),
@@ -79,11 +78,31 @@ def test_invalid_list_is_a_400_naming_the_field(api, company, body, field):
     assert ContactList.objects.for_company(company).count() == 1
 
 
-def test_renaming_onto_another_list_name_is_refused(api, company):
+def test_renaming_onto_another_list_name_is_a_conflict(api, company):
     services.contact_list_create(company=company, name="Taken")
     mine = services.contact_list_create(company=company, name="Mine")
-    assert_validation_error(api.patch(f"/api/lists/{mine.pk}", {"name": "Taken"}), "name")
+    for method in (api.patch, api.put):
+        response = method(f"/api/lists/{mine.pk}", {"name": "Taken"})
+        assert response.status_code == 409, response.content
+        assert response.json() == {
+            "error": "Conflict",
+            "code": 409,
+            "message": "A list named 'Taken' already exists.",
+            "details": {"name": ["A list named 'Taken' already exists."]},
+        }
     assert api.patch(f"/api/lists/{mine.pk}", {"name": "Mine"}).status_code == 200  # its own name is fine
+    mine.refresh_from_db()
+    assert mine.name == "Mine"
+
+
+def test_creating_a_list_with_a_taken_name_is_a_conflict(api, company):
+    services.contact_list_create(company=company, name="Taken")
+    response = api.post("/api/lists", {"name": "Taken", "description": "again"})
+    assert response.status_code == 409, response.content
+    assert response.json()["error"] == "Conflict" and response.json()["details"] == {
+        "name": ["A list named 'Taken' already exists."]
+    }
+    assert ContactList.objects.for_company(company).count() == 1
 
 
 def test_list_page_counts_members_per_status_in_constant_queries(api, company):

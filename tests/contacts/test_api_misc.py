@@ -39,7 +39,6 @@ def test_fields_are_listed_splio_style_and_defined(api, company):
     ("body", "field"),
     [
         ({"type": "text"}, "name"),
-        ({"name": "age", "type": "text"}, "name"),
         ({"name": "x", "type": "colour"}, "type"),
         ({"name": "x"}, "type"),
         ({"name": "x", "type": "choice"}, "choices"),
@@ -51,6 +50,19 @@ def test_invalid_field_definitions_are_400s_naming_the_field(api, company, body,
     services.custom_field_create(company=company, name="age", field_type=FieldType.NUMBER)
     assert_validation_error(api.post("/api/fields", body), field)
     assert CustomField.objects.for_company(company).count() == 1
+
+
+def test_a_field_name_already_defined_is_a_conflict(api, company):
+    services.custom_field_create(company=company, name="age", field_type=FieldType.NUMBER)
+    response = api.post("/api/fields", {"name": "age", "type": "text"})
+    assert response.status_code == 409, response.content
+    assert response.json() == {
+        "error": "Conflict",
+        "code": 409,
+        "message": "A field named 'age' already exists.",
+        "details": {"name": ["A field named 'age' already exists."]},
+    }
+    assert CustomField.objects.for_company(company).get().field_type == FieldType.NUMBER
 
 
 # --- Key information (seed 002) --------------------------------------------------------------------
@@ -128,7 +140,18 @@ def test_invalid_key_information_is_a_400_naming_the_field(api, company, body, f
     assert not KeyInformation.objects.filter(contact=person).exists()
 
 
-def test_key_information_get_needs_one_identifier(api, company):
+def test_key_information_get_takes_email_and_contact_id_together_when_they_name_one_contact(api, company):
+    person = contact(company, "ann@example.com")
+    other = contact(company, "bob@example.com")
+    services.key_information_upsert(contact=person, numeric=None, text=[{"name": "color", "value": "black"}])
+    both = api.get("/api/key-information", {"contactId": person.pk, "email": "Ann@Example.com"})
+    assert both.status_code == 200, both.content
+    assert both.json() == {"contactId": person.pk, "keyInformation": [{"name": "color", "value": "black"}]}
+    mismatch = api.get("/api/key-information", {"contactId": other.pk, "email": "ann@example.com"})
+    assert mismatch.status_code == 404 and mismatch.json()["code"] == 404
+
+
+def test_key_information_get_needs_an_identifier(api, company):
     person = contact(company)
     assert_validation_error(api.get("/api/key-information"), "email")
     assert_validation_error(api.get("/api/key-information", {"contactId": "x"}), "contactId")
