@@ -254,15 +254,22 @@ if urlparse(SITE_URL).scheme not in {"http", "https"} or not urlparse(SITE_URL).
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
+    # kombu's own filesystem transport crashes workers and loses tasks under load;
+    # salloq/core/broker.py says how, and how its subclass does not.
+    from kombu.transport import TRANSPORT_ALIASES
+
+    TRANSPORT_ALIASES["filesystem"] = "salloq.core.broker:Transport"
+    for sub in ("queue", "unacked", "corrupt", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
+        "unacked_folder": str(BROKER_DIR / "unacked"),
+        "corrupt_folder": str(BROKER_DIR / "corrupt"),
         # Broadcast (pidbox) exchanges: kombu defaults to "control" in the working directory.
         "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
+        # How long a new message may wait for an idle worker; a poll is one listing of a small folder.
+        "polling_interval": 0.2,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
