@@ -67,12 +67,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return ", ".join(obj.scopes)
 
     def save_model(self, request, obj, form, change):
-        # Scope or limit edits must not wait for the cached lookup to expire.
+        # Saving drops the cached lookup (signals.py), so edits and deletions here apply at once.
         obj.scopes = services.validate_scopes(obj.scopes)
         super().save_model(request, obj, form, change)
-        from .authentication import forget_principal
-
-        forget_principal(obj.key_hash)
 
 
 @admin.register(TaskProbe)

@@ -18,7 +18,7 @@ CHECKSUM_LENGTH = 6
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 8
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_KEY_RE = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}$")
+_KEY_RE = re.compile(rf"{KEY_PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}")
 
 
 def _base62(number: int, width: int) -> str:
@@ -40,7 +40,8 @@ def generate_key() -> str:
 
 def is_well_formed(key: str) -> bool:
     """True when the key has the right shape and its checksum matches."""
-    if not _KEY_RE.match(key):
+    # fullmatch: "$" would let a trailing newline through; ASCII only, as compare_digest needs.
+    if not _KEY_RE.fullmatch(key):
         return False
     body = key[len(KEY_PREFIX) :]
     return secrets.compare_digest(_checksum(body[:RANDOM_LENGTH]), body[RANDOM_LENGTH:])

@@ -7,4 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Salloq core: companies, users, API keys"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401  (registers the OpenAPI extension for key authentication)
+        from . import (
+            schema,  # noqa: F401  (registers the OpenAPI extension for key authentication)
+            signals,  # noqa: F401  (a changed or deleted API key drops its cached lookup)
+        )

@@ -4,17 +4,23 @@ The gateway middleware resolves the key once per request (so it can rate-limit
 before any view runs); DRF's authentication class only hands that result on.
 """
 
+import contextlib
+import logging
+import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import cache
+from django.db import DatabaseError
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
-from . import apikeys, ratelimit
+from . import apikeys, cache, ratelimit
 from .errors import ApiError
 from .models import ApiKey
+
+logger = logging.getLogger("salloq.api")
 
 PRINCIPAL_CACHE_SECONDS = 60
 LAST_USED_RESOLUTION_SECONDS = 60
@@ -44,6 +50,12 @@ def _unauthorized(error: str, message: str) -> ApiError:
 
 
 INVALID_KEY_MESSAGE = "The provided API key is invalid or has been revoked"
+# HTTP's optional whitespace around a header value and between scheme and credentials (RFC 9110);
+# nothing else is stripped, so a non-breaking space or a control character is refused.
+OWS = " \t"
+# ASCII digits only (int() also takes "²" and "١"), and no longer than a bigint id: int() of
+# 4,300 digits raises rather than answer.
+COMPANY_ID_RE = re.compile(r"[0-9]{1,19}")
 
 
 def principal_cache_key(key_hash: str) -> str:
@@ -51,7 +63,16 @@ def principal_cache_key(key_hash: str) -> str:
 
 
 def _principal_from_database(key_hash: str) -> ApiPrincipal | None:
-    api_key = ApiKey.objects.select_related("company").filter(key_hash=key_hash, revoked_at__isnull=True).first()
+    try:
+        api_key = ApiKey.objects.select_related("company").filter(key_hash=key_hash, revoked_at__isnull=True).first()
+    except DatabaseError:
+        # Without the key's row nobody can be authenticated: a passing condition, not a bug.
+        logger.exception("API key lookup failed")
+        raise ApiError(
+            503,
+            "Service unavailable",
+            f"The API is briefly unable to check API keys. Retry after {cache.RETRY_SECONDS} seconds.",
+        ) from None
     if api_key is None:
         return None
     principal = ApiPrincipal(
@@ -64,13 +85,38 @@ def _principal_from_database(key_hash: str) -> ApiPrincipal | None:
         hourly_limit=api_key.hourly_limit,
         expires_at=api_key.expires_at,
     )
-    cache.set(principal_cache_key(key_hash), principal, PRINCIPAL_CACHE_SECONDS)
+    with contextlib.suppress(cache.CacheUnavailable):  # the next request reads the database again
+        cache.call("set", principal_cache_key(key_hash), principal, PRINCIPAL_CACHE_SECONDS)
     return principal
 
 
+# Keys whose cached lookup could not be dropped because the cache was unreachable (this process).
+_unforgotten: set[str] = set()
+_unforgotten_lock = threading.Lock()
+
+
 def forget_principal(key_hash: str) -> None:
-    """Drop a key's cached lookup (after revocation or a change of scopes/limit)."""
-    cache.delete(principal_cache_key(key_hash))
+    """Drop a key's cached lookup (after revocation, deletion or a change of scopes/limit).
+
+    While the cache is unreachable nothing cached is read, so the key is refused at once; the
+    entry Redis may still hold is dropped as soon as it answers again (_forget_unforgotten).
+    """
+    try:
+        cache.call("delete", principal_cache_key(key_hash))
+    except cache.CacheUnavailable:
+        with _unforgotten_lock:
+            _unforgotten.add(key_hash)
+
+
+def _forget_unforgotten() -> None:
+    with _unforgotten_lock:
+        pending = list(_unforgotten)
+        _unforgotten.clear()
+    for key_hash in pending:
+        forget_principal(key_hash)
+
+
+cache.on_recovery(_forget_unforgotten)
 
 
 # key hash -> monotonic time this process last recorded a use; saves a cache round trip per request.
@@ -84,7 +130,11 @@ def _touch_last_used(key_hash: str, principal: ApiPrincipal) -> None:
     if now - _last_touched.get(key_hash, -LAST_USED_RESOLUTION_SECONDS) < LAST_USED_RESOLUTION_SECONDS:
         return
     _last_touched[key_hash] = now
-    if cache.add(f"apikey-used:{principal.key_id}", 1, LAST_USED_RESOLUTION_SECONDS):
+    try:
+        first = cache.call("add", f"apikey-used:{principal.key_id}", 1, LAST_USED_RESOLUTION_SECONDS)
+    except cache.CacheUnavailable:
+        first = True  # each process then writes at most once a minute per key
+    if first:
         ApiKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
 
 
@@ -92,13 +142,13 @@ def authenticate_request(request) -> tuple[ApiPrincipal, ratelimit.RateLimitStat
     """Resolve the caller of an API request and count the request against its key's hourly limit.
 
     Raises an ApiError (401) saying what is wrong; the caller then counts the request against
-    the client address instead.
+    the client address instead. A 503 ApiError means the key cannot be checked just now.
     """
-    header = request.META.get("HTTP_AUTHORIZATION", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "").strip(OWS)
     if not header:
         raise _unauthorized("Missing API key", "Send your API key in the header 'Authorization: Bearer <key>'.")
-    scheme, _, raw_key = header.partition(" ")
-    raw_key = raw_key.strip()
+    scheme, _, raw_key = header.replace("\t", " ").partition(" ")
+    raw_key = raw_key.strip(OWS)
     if scheme.lower() != "bearer" or not raw_key:
         raise _unauthorized("Invalid API key", "The Authorization header must be 'Bearer <key>'.")
     if not apikeys.is_well_formed(raw_key):
@@ -106,11 +156,11 @@ def authenticate_request(request) -> tuple[ApiPrincipal, ratelimit.RateLimitStat
             "Invalid API key", "The API key is malformed (wrong length or checksum): check it was copied whole."
         )
 
-    company_header = request.META.get("HTTP_X_COMPANY_ID", "").strip()
+    company_header = request.META.get("HTTP_X_COMPANY_ID", "").strip(OWS)
     if not company_header:
         raise _unauthorized("Missing company ID", "Send your company ID in the X-Company-ID header.")
-    if not company_header.isdigit():
-        raise _unauthorized("Invalid company ID", "The X-Company-ID header must be a positive integer.")
+    if not COMPANY_ID_RE.fullmatch(company_header):
+        raise _unauthorized("Invalid company ID", "The X-Company-ID header must be a positive integer (digits 0-9).")
 
     key_hash = apikeys.hash_key(raw_key)
     # One round trip: the cached lookup of the key and the count of this request.

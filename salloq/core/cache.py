@@ -1,12 +1,107 @@
-"""Django's Redis cache with one client per connection pool.
+"""Django's Redis cache with one client per connection pool, short timeouts and a circuit breaker.
 
 Django builds a new `redis.Redis` for every cache call; with redis-py 8 that costs about
 50 µs each, which on the API path (two or three cache calls per request) was a third of the
 gateway's time (bench/README.md). Clients are thread-safe and share their pool, so one per
 pool is enough.
+
+The cache holds nothing that is not also elsewhere (key lookups come from the database, rate
+limits can be counted in the process), so an unreachable Redis must not take the API down or
+make it slow: connections give up quickly, and after a failure the cache is skipped for a few
+seconds (the breaker) instead of every request waiting for its own timeout.
 """
 
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("salloq.cache")
+
+# Redis answers in well under a millisecond; a connect or reply this late means it is gone or
+# stuck. The query string of REDIS_URL / CACHE_URL (`?socket_timeout=2`) overrides these.
+CONNECT_TIMEOUT_SECONDS = 0.25
+READ_TIMEOUT_SECONDS = 0.5
+# After a failure, how long the cache is skipped before one request tries it again; also the
+# Retry-After of a 503 the gateway answers while it cannot serve.
+RETRY_SECONDS = 5
+
+
+class CacheUnavailable(Exception):
+    """The cache failed just now, or is being skipped after a recent failure."""
+
+
+# Run by the thread that finds the cache reachable again after an outage.
+_recovery_hooks: list[Callable[[], None]] = []
+
+
+def on_recovery(hook: Callable[[], None]) -> None:
+    _recovery_hooks.append(hook)
+
+
+class CircuitBreaker:
+    """Per process and cache location: closed while Redis answers; open for RETRY_SECONDS after a
+    failure, then one caller (not every thread at once) tries again."""
+
+    def __init__(self, location: str, retry_seconds: float = RETRY_SECONDS):
+        self.location = location
+        self.retry_seconds = retry_seconds
+        self.down_since: float | None = None  # monotonic time of the failure that opened it
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        if self.down_since is None:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if self.down_since is None or now >= self._retry_at:
+                self._retry_at = now + self.retry_seconds  # the others keep skipping while this one tries
+                return True
+        return False
+
+    def record_failure(self, exc: Exception) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._retry_at = now + self.retry_seconds
+            if self.down_since is not None:
+                return  # the outage's warning is already logged
+            self.down_since = now
+        logger.warning(
+            "Cache %s unreachable (%s: %s). Until it is back, API keys are looked up in the database and "
+            "rate limits are counted per web process; retrying every %s s.",
+            self.location,
+            type(exc).__name__,
+            exc,
+            self.retry_seconds,
+        )
+
+    def record_success(self) -> None:
+        if self.down_since is None:
+            return
+        with self._lock:
+            if self.down_since is None:
+                return
+            outage = time.monotonic() - self.down_since
+            self.down_since = None
+        logger.warning("Cache %s reachable again after %.1f s; back to shared counts.", self.location, outage)
+        for hook in _recovery_hooks:
+            hook()
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def _breaker_for(location: str) -> CircuitBreaker:
+    # Django keeps a cache instance per thread; the breaker is per process so that an outage is
+    # noticed, logged and retried once, not once per thread.
+    with _breakers_lock:
+        return _breakers.setdefault(location, CircuitBreaker(location))
 
 
 class PooledRedisCacheClient(RedisCacheClient):
@@ -24,5 +119,32 @@ class PooledRedisCacheClient(RedisCacheClient):
 
 class PooledRedisCache(RedisCache):
     def __init__(self, server, params):
-        super().__init__(server, params)
+        options = {
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": READ_TIMEOUT_SECONDS,
+            **params.get("OPTIONS", {}),
+        }
+        super().__init__(server, {**params, "OPTIONS": options})
         self._class = PooledRedisCacheClient
+        self.breaker = _breaker_for(server if isinstance(server, str) else ",".join(server))
+
+
+def call(operation: str, *args, **kwargs):
+    """`caches["default"].<operation>(*args, **kwargs)` behind the breaker.
+
+    Raises CacheUnavailable when Redis fails, and at once (no connection attempt) while the
+    breaker is open; the caller decides what to do without the cache.
+    """
+    backend = caches["default"]
+    breaker: CircuitBreaker | None = getattr(backend, "breaker", None)
+    if breaker is None:  # the in-process cache of the embedded default cannot be unreachable
+        return getattr(backend, operation)(*args, **kwargs)
+    if not breaker.allow():
+        raise CacheUnavailable
+    try:
+        result = getattr(backend, operation)(*args, **kwargs)
+    except RedisError as exc:
+        breaker.record_failure(exc)
+        raise CacheUnavailable from exc
+    breaker.record_success()
+    return result

@@ -3,7 +3,7 @@ import logging
 from django.conf import settings
 from django.urls import resolve
 
-from . import ratelimit
+from . import cache, ratelimit
 from .authentication import authenticate_request
 from .errors import ApiError, error_response
 from .models import Membership
@@ -63,7 +63,12 @@ class ApiGatewayMiddleware:
             return self.get_response(request)
         try:
             return self._handle_api(request)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, ApiError) and exc.status_code == 503:
+                # The key cannot be checked or the request counted (cache and its fallback, or the
+                # database, unavailable): a passing state the client should retry, not a server bug.
+                headers = {"Retry-After": str(cache.RETRY_SECONDS)}
+                return error_response(503, str(exc.detail), exc.error, headers=headers)
             logger.exception("API gateway failed on %s", request.path)
             return error_response(500, "An unexpected error occurred. It has been logged.")
 
@@ -72,6 +77,8 @@ class ApiGatewayMiddleware:
         try:
             principal, state = authenticate_request(request)
         except ApiError as exc:
+            if exc.status_code == 503:
+                raise
             state = ratelimit.hit(f"ip:{_client_ip(request)}", settings.API_ANONYMOUS_HOURLY_LIMIT)
             if state.exceeded:
                 return self._too_many(state)

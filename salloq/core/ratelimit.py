@@ -2,7 +2,9 @@
 
 With Redis (production) a hit is one INCR plus EXPIRE in a pipeline, atomic
 across any number of web processes and machines. Without Redis the embedded
-default's in-process cache increments under its own lock.
+default's in-process cache increments under its own lock. While Redis is
+unreachable, each process counts on its own (FallbackCounters) so the API keeps
+serving; a key then gets its limit once per web process, not once in all.
 """
 
 import os
@@ -11,11 +13,16 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
+
+from .cache import RETRY_SECONDS, PooledRedisCache
+from .errors import ApiError
 
 WINDOW_SECONDS = 3600
+# Buckets one process counts on its own during an outage: keys and client addresses of this
+# hour. Past it, a new bucket is refused (503) rather than let the table grow without bound.
+FALLBACK_MAX_BUCKETS = 100_000
 
 
 @dataclass(frozen=True)
@@ -57,17 +64,25 @@ def fetch_and_hit(fetch_key: str | None, bucket: str, now: float | None = None) 
     # Keep the counter a little past the window so a late request still sees it.
     ttl = reset - int(now) + 60
     backend = caches["default"]
-    if isinstance(backend, RedisCache):
+    if isinstance(backend, PooledRedisCache):
         # make_key, not make_and_validate_key: these keys are ours (a fixed text, a hex digest or an
         # address), and the validation's loop over every character is a real share of this path.
         counter_key = backend.make_key(key)
-        commands = [("INCR", counter_key), ("EXPIRE", counter_key, ttl, "NX")]
-        if fetch_key is not None:
-            commands.append(("GET", backend.make_key(fetch_key)))
-        replies = _exchange(backend, commands)
-        raw = replies[2] if fetch_key is not None else None
-        value = backend._cache._serializer.loads(raw) if raw is not None else None
-        return value, int(replies[0]), reset
+        if backend.breaker.allow():
+            commands = [("INCR", counter_key), ("EXPIRE", counter_key, ttl, "NX")]
+            if fetch_key is not None:
+                commands.append(("GET", backend.make_key(fetch_key)))
+            try:
+                replies = _exchange(backend, commands)
+            except RedisError as exc:
+                backend.breaker.record_failure(exc)
+            else:
+                backend.breaker.record_success()
+                raw = replies[2] if fetch_key is not None else None
+                value = backend._cache._serializer.loads(raw) if raw is not None else None
+                return value, int(replies[0]), reset
+        # Nothing cached can be read: the caller looks the key up in the database.
+        return None, fallback_counters.hit(counter_key, window_start), reset
     value = backend.get(fetch_key) if fetch_key is not None else None
     backend.add(key, 0, ttl)
     try:
@@ -84,10 +99,43 @@ def hit(bucket: str, limit: int, now: float | None = None) -> RateLimitState:
     return RateLimitState(limit=limit, count=count, reset=reset)
 
 
+class FallbackCounters:
+    """This process's hourly counts, used while the shared cache is unreachable.
+
+    Kept for the current window only. They are not copied into Redis when it is back: its
+    counters go on from what they held (or from zero after a restart that lost them).
+    """
+
+    def __init__(self, max_buckets: int = FALLBACK_MAX_BUCKETS):
+        self.max_buckets = max_buckets
+        self._counts: dict[str, int] = {}
+        self._window = 0
+        self._lock = threading.Lock()
+
+    def hit(self, counter_key: str, window_start: int) -> int:
+        """Count one request; `counter_key` names the bucket and window (as in Redis)."""
+        with self._lock:
+            if window_start > self._window:
+                self._counts.clear()  # a new hour: the old hour's counts are of no further use
+                self._window = window_start
+            count = self._counts.get(counter_key, 0) + 1
+            if count == 1 and len(self._counts) >= self.max_buckets:
+                raise ApiError(
+                    503,
+                    "Service unavailable",
+                    f"The API is briefly unable to count requests. Retry after {RETRY_SECONDS} seconds.",
+                )
+            self._counts[counter_key] = count
+            return count
+
+
+fallback_counters = FallbackCounters()
+
+
 _thread_state = threading.local()
 
 
-def _exchange(backend: RedisCache, commands: list[tuple]) -> list:
+def _exchange(backend: PooledRedisCache, commands: list[tuple]) -> list:
     """Send `commands` to the cache's Redis in one write and read their replies: one round trip.
 
     This is the API gateway's hot path. redis-py's pipeline spends about as much CPU again as

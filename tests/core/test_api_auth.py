@@ -125,3 +125,76 @@ def test_plain_key_is_not_logged(api, caplog):
         api.get("/api/")
         api.get("/api/nowhere")
     assert api.headers["Authorization"].split()[1] not in caplog.text
+
+
+# Hostile X-Company-ID values: each must be a 401 in the error shape, never a 500 and never
+# another company ("١" is an Arabic-Indic one that int() would read as company 1).
+HOSTILE_COMPANY_IDS = [
+    "²",
+    "¹",
+    "³",
+    "١",
+    "１",  # fullwidth digit one
+    "9" * 4301,
+    "1" * 20,
+    "1\x00",
+    "\x00",
+    "\ud800",
+    "1\ud800",
+    "\u00a01",  # a non-breaking space is not HTTP's whitespace
+    "1\u2003",
+    "\x0b1",
+    "1\n",
+    "1 2",
+    "-1",
+    "+1",
+    "1.0",
+    "0x1",
+]
+
+
+@pytest.mark.parametrize("company_id", HOSTILE_COMPANY_IDS, ids=lambda value: repr(value)[:24])
+def test_hostile_company_header_is_401(api_key, company_id):
+    assert_error(ApiClient(api_key[1], company_id).get("/api/"), 401, "Invalid company ID")
+
+
+def test_company_header_keeps_http_whitespace_and_leading_zeros(api_key, company):
+    assert ApiClient(api_key[1], f" \t{company.pk}\t ").get("/api/").status_code == 200
+    assert ApiClient(api_key[1], f"000{company.pk}").get("/api/").status_code == 200
+
+
+def test_unicode_digits_of_the_right_company_do_not_authenticate(company):
+    # The company's id written in Arabic-Indic digits: int() would accept it.
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(company.pk))
+    _, plain = make_api_key(company)
+    assert_error(ApiClient(plain, arabic).get("/api/"), 401, "Invalid company ID")
+
+
+def hostile_authorizations(plain: str) -> list[str]:
+    return [
+        "\x00",
+        f"Bearer {plain}\x00",
+        f"Bearer \x00{plain}",
+        f"Bearer {plain}\n",
+        f"Bearer\u00a0{plain}",
+        f"Bearer {plain[:-1]}\ud800",
+        f"Bearer {plain[:-1]}²",
+        f"Bearer {plain[:10]}ａ{plain[11:]}",  # fullwidth a
+        "Bearer " + "sqm_" + "9" * 10_000,
+        "Bearer " + "²" * 5000,
+        "\ud800 " + plain,
+        "Bearer",
+        "Bearer \t ",
+    ]
+
+
+def test_hostile_authorization_headers_are_401(api_key, company):
+    for value in hostile_authorizations(api_key[1]):
+        response = Client().get("/api/", headers={"Authorization": value, "X-Company-ID": str(company.pk)})
+        assert_error(response, 401, "Invalid API key")
+
+
+def test_authorization_takes_tabs_and_any_case_of_bearer(api_key, company):
+    for value in [f"bearer {api_key[1]}", f"BEARER\t{api_key[1]}", f"  Bearer   {api_key[1]} \t"]:
+        response = Client().get("/api/", headers={"Authorization": value, "X-Company-ID": str(company.pk)})
+        assert response.status_code == 200, value
