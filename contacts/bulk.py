@@ -697,9 +697,8 @@ def contacts_bulk_list_subscribe(
             confirmed_ip=None,
         )
     _insert_consent_records(company_id, records, consent, now)
-    if pending:
-        for membership_id in new_ids + rejoined_ids:
-            services._enqueue_confirmation(membership_id)
+    if pending and (new_ids or rejoined_ids):
+        services._enqueue_confirmation()  # one task sends them all
     return warnings
 
 

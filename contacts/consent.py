@@ -10,19 +10,23 @@ Confirmation links expire after `CONFIRMATION_MAX_AGE`.
 import ipaddress
 import logging
 import smtplib
+from contextlib import suppress
 from dataclasses import replace
 from datetime import timedelta
 from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+
+from salloq.core import mailserver
+from salloq.core.validators import header_safe
 
 from . import services
 from .models import (
@@ -39,7 +43,9 @@ from .services import ConsentContext
 logger = logging.getLogger(__name__)
 
 CONFIRMATION_MAX_AGE = timedelta(days=30)
-# Reminders claimed and sent per task run; a full batch enqueues the next run at once.
+# Emails claimed and sent per task run, over one SMTP connection; a full batch enqueues the next
+# run at once.
+CONFIRMATION_BATCH_SIZE = 100
 REMINDER_BATCH_SIZE = 100
 
 _CONFIRM_SALT = "contacts.consent.confirm"
@@ -257,53 +263,66 @@ def preferences_update(*, contact: Contact, wanted_list_ids: set[int], consent: 
 
 
 # --- Double opt-in emails ------------------------------------------------------------------------
-
-
-def _is_mailable(contact: Contact) -> bool:
-    """Blacklisted, bounced, unsubscribed or erased contacts get no email, confirmations included."""
-    return Contact.objects.mailable().filter(pk=contact.pk).exists()
+#
+# Both kinds of email are sent by draining: a run claims one batch of what is owed (a conditional
+# UPDATE of `confirmation_sent_at` / `reminder_sent_at`, under `skip_locked` so concurrent runs take
+# different rows) and sends it over one SMTP connection. When the server cannot be reached, the run
+# stops, releases what it did not send and records the outage (salloq.core.mailserver), which
+# spaces out the next attempts and shows on the dashboard: one failed connection, not a retry per
+# message.
 
 
 def _sender(company) -> str:
     # The recipient asked to hear from the company, so its name is what they should recognise.
     _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    return formataddr((company.name, address))
+    return formataddr((header_safe(company.name), address))
 
 
-def _send_double_opt_in_email(membership: ListMembership, *, reminder: bool) -> bool:
-    """Send the confirmation (or its reminder). False when the server refused the recipient for
-    good: retrying would not help, and must not hold up the other messages of a batch."""
+def _double_opt_in_email(membership: ListMembership, *, reminder: bool, connection) -> EmailMultiAlternatives:
     contact = membership.contact
-    contact_list = membership.contact_list
-    company = contact_list.company
+    company = membership.contact_list.company
+    list_name = header_safe(membership.contact_list.name)
     context = {
         "contact": contact,
-        "list_name": contact_list.name,
-        "company_name": company.name,
+        "list_name": list_name,
+        "company_name": header_safe(company.name),
         "reminder": reminder,
         "confirm_url": confirm_url(membership),
         "confirm_days": CONFIRMATION_MAX_AGE.days,
-        "unsubscribe_url": unsubscribe_url(contact, contact_list),
+        "unsubscribe_url": unsubscribe_url(contact, membership.contact_list),
         "preferences_url": preferences_url(contact),
     }
     subject = (
-        f"Reminder: please confirm your subscription to {contact_list.name}"
+        f"Reminder: please confirm your subscription to {list_name}"
         if reminder
-        else f"Please confirm your subscription to {contact_list.name}"
+        else f"Please confirm your subscription to {list_name}"
     )
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string("emails/double_opt_in.txt", context),
         from_email=_sender(company),
         to=[contact.email],
-        headers=list_unsubscribe_headers(contact, contact_list),
+        headers=list_unsubscribe_headers(contact, membership.contact_list),
+        connection=connection,
     )
     message.attach_alternative(render_to_string("emails/double_opt_in.html", context), "text/html")
+    return message
+
+
+def _deliver(membership: ListMembership, *, reminder: bool, connection) -> bool:
+    """Send one email. False when the server refused this message for good (the recipient, or a
+    permanent 5xx to its content): retrying would not help and must not hold up the batch. Any
+    other SMTP error is the server's, and is raised."""
     try:
-        message.send()
+        _double_opt_in_email(membership, reminder=reminder, connection=connection).send()
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
-        logger.warning("Double opt-in email to contact %s refused by the SMTP server: %s", contact.pk, codes)
+        logger.warning("Double opt-in email to contact %s refused by the SMTP server: %s", membership.contact_id, codes)
+        return False
+    except smtplib.SMTPDataError as exc:
+        if exc.smtp_code < 500:
+            raise
+        logger.warning("Double opt-in email to contact %s refused by the SMTP server: %s", membership.contact_id, exc)
         return False
     return True
 
@@ -318,34 +337,79 @@ def _record(membership: ListMembership, action: str) -> None:
     )
 
 
-def send_confirmation(*, membership_id: int) -> bool:
-    """Send the confirmation email of a pending membership, at most once.
+def _claim(due: QuerySet, field: str, now, batch_size: int) -> list[ListMembership]:
+    """Set `field` to `now` on up to `batch_size` rows of `due` (where it is empty) and return them.
 
-    The claim is a conditional UPDATE of `confirmation_sent_at`: a duplicate or retried task finds
-    it taken and sends nothing. On an SMTP error the claim is released and the error raised, so
-    the task's retry sends it later. True when an email went out."""
-    membership = (
-        ListMembership.objects.filter(pk=membership_id).select_related("contact", "contact_list__company").first()
+    The claim commits before anything is sent: on PostgreSQL `skip_locked` lets concurrent runs take
+    different rows, SQLite's IMMEDIATE transactions serialize them, and a duplicate run finds the
+    rows taken."""
+    with transaction.atomic():
+        ids = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:batch_size])
+        ListMembership.objects.filter(pk__in=ids, **{f"{field}__isnull": True}).update(**{field: now})
+    return list(
+        ListMembership.objects.filter(pk__in=ids, **{field: now})
+        .select_related("contact", "contact_list__company")
+        .order_by("pk")
     )
-    if membership is None or membership.status != MembershipStatus.PENDING or membership.confirmation_sent_at:
-        return False
-    if not _is_mailable(membership.contact):
-        logger.info("Confirmation for membership %s not sent: the contact may not be mailed", membership_id)
-        return False
-    now = timezone.now()
-    claimed = ListMembership.objects.filter(
-        pk=membership_id, status=MembershipStatus.PENDING, confirmation_sent_at__isnull=True
-    ).update(confirmation_sent_at=now)
-    if not claimed:
-        return False
+
+
+def _send_claimed(memberships: list[ListMembership], field: str, claimed_at, *, reminder: bool) -> int:
+    """Send the claimed emails over one connection; returns how many were dealt with (sent, or
+    refused for good). On a server failure the rest are released for a later run and the outage
+    is recorded; on any other error they are released and the error raised."""
+    if not memberships:
+        return 0
+    action = ConsentAction.REMINDER_SENT if reminder else ConsentAction.CONFIRMATION_SENT
+    connection = get_connection()
+    handled = 0
     try:
-        delivered = _send_double_opt_in_email(membership, reminder=False)
-    except Exception:
-        ListMembership.objects.filter(pk=membership_id, confirmation_sent_at=now).update(confirmation_sent_at=None)
-        raise
-    if delivered:
-        _record(membership, ConsentAction.CONFIRMATION_SENT)
-    return delivered
+        connection.open()
+        for membership in memberships:
+            if _deliver(membership, reminder=reminder, connection=connection):
+                _record(membership, action)
+            handled += 1
+    except Exception as error:
+        unsent = [membership.pk for membership in memberships[handled:]]
+        ListMembership.objects.filter(pk__in=unsent, **{field: claimed_at}).update(**{field: None})
+        if not isinstance(error, (smtplib.SMTPException, OSError)):
+            raise
+        logger.warning(
+            "SMTP server %s:%s failed (%s); %d double opt-in emails wait for the next attempt",
+            settings.EMAIL_HOST,
+            settings.EMAIL_PORT,
+            error,
+            len(unsent),
+        )
+        mailserver.record_failure(error)
+        return handled
+    finally:
+        # The batch's outcome is settled; a QUIT the server does not answer changes nothing.
+        with suppress(smtplib.SMTPException, OSError):
+            connection.close()
+    mailserver.record_success()
+    return handled
+
+
+def _owed_confirmations():
+    """Pending memberships whose confirmation has not gone out, of contacts that may be mailed:
+    blacklisted, bounced, unsubscribed or erased contacts get no email. (One whose address leaves
+    the blacklist later gets the confirmation it is still owed.)"""
+    mailable = Contact.objects.mailable().filter(pk=OuterRef("contact_id"))
+    return (
+        ListMembership.objects.filter(status=MembershipStatus.PENDING, confirmation_sent_at__isnull=True)
+        .filter(Exists(mailable))
+        .order_by("pk")
+    )
+
+
+def send_pending_confirmations(*, batch_size: int | None = None) -> int:
+    """Claim one batch of the confirmation emails owed and send it; returns how many were dealt
+    with. Nothing is claimed while senders back off after a mail-server failure."""
+    if not mailserver.may_attempt():
+        return 0
+    now = timezone.now()
+    memberships = _claim(_owed_confirmations(), "confirmation_sent_at", now, batch_size or CONFIRMATION_BATCH_SIZE)
+    return _send_claimed(memberships, "confirmation_sent_at", now, reminder=False)
 
 
 def _due_reminders(now):
@@ -372,32 +436,10 @@ def _due_reminders(now):
 
 
 def send_due_reminders(*, batch_size: int | None = None) -> int:
-    """Claim up to one batch of due reminders and send them; returns how many were claimed.
-
-    The claim runs in its own transaction: on PostgreSQL `skip_locked` lets concurrent runs take
-    different rows; SQLite's IMMEDIATE transactions serialize them. Emails go out after the claim
-    commits. If the SMTP server fails, the claims not yet sent are released for the next run."""
-    batch_size = batch_size or REMINDER_BATCH_SIZE
+    """Claim one batch of due reminders and send it; returns how many were dealt with. Nothing is
+    claimed while senders back off after a mail-server failure."""
+    if not mailserver.may_attempt():
+        return 0
     now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            _due_reminders(now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        ListMembership.objects.filter(pk__in=ids, reminder_sent_at__isnull=True).update(reminder_sent_at=now)
-    memberships = list(
-        ListMembership.objects.filter(pk__in=ids, reminder_sent_at=now)
-        .select_related("contact", "contact_list__company")
-        .order_by("confirmation_sent_at", "pk")
-    )
-    for index, membership in enumerate(memberships):
-        try:
-            delivered = _send_double_opt_in_email(membership, reminder=True)
-        except Exception:
-            unsent = [m.pk for m in memberships[index:]]
-            ListMembership.objects.filter(pk__in=unsent, reminder_sent_at=now).update(reminder_sent_at=None)
-            raise
-        if delivered:
-            _record(membership, ConsentAction.REMINDER_SENT)
-    return len(ids)
+    memberships = _claim(_due_reminders(now), "reminder_sent_at", now, batch_size or REMINDER_BATCH_SIZE)
+    return _send_claimed(memberships, "reminder_sent_at", now, reminder=True)

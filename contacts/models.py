@@ -6,6 +6,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from salloq.core.models import Company, CompanyScopedModel
+from salloq.core.validators import require_header_safe
 
 from .querysets import ContactQuerySet
 
@@ -177,6 +178,10 @@ class ContactList(CompanyScopedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # For the admin's form: services check the same (the name is its confirmation emails' subject).
+        require_header_safe(field="name", value=self.name)
 
 
 class MembershipStatus(models.TextChoices):

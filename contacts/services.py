@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from salloq.core.models import Company
+from salloq.core.validators import require_header_safe
 
 from .models import (
     ConsentAction,
@@ -507,6 +508,7 @@ def contact_list_create(
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "A list needs a name."})
+    require_header_safe(field="name", value=name)  # the subject of its confirmation emails
     if ContactList.objects.for_company(company).filter(name=name).exists():
         raise ValidationError({"name": ValidationError(f"A list named '{name}' already exists.", code="unique")})
     if reminder_after_days is not None and reminder_after_days < 1:
@@ -531,6 +533,7 @@ def contact_list_update(*, contact_list: ContactList, data: dict) -> ContactList
         changes["name"] = (changes["name"] or "").strip()
         if not changes["name"]:
             raise ValidationError({"name": "A list needs a name."})
+        require_header_safe(field="name", value=changes["name"])
         others = ContactList.objects.for_company(contact_list.company_id).exclude(pk=contact_list.pk)
         if others.filter(name=changes["name"]).exists():
             taken = f"A list named '{changes['name']}' already exists."
@@ -579,7 +582,7 @@ def list_subscribe(
                 update_fields=["status", "confirmation_sent_at", "reminder_sent_at", "confirmed_at", "confirmed_ip"]
             )
             _record(contact, ConsentAction.SUBSCRIBED, consent, contact_list=contact_list, note="pending confirmation")
-            _enqueue_confirmation(membership.pk)
+            _enqueue_confirmation()
         return membership, []
     membership.status = MembershipStatus.SUBSCRIBED
     membership.subscribed_at = now
@@ -589,10 +592,11 @@ def list_subscribe(
     return membership, []
 
 
-def _enqueue_confirmation(membership_id: int) -> None:
+def _enqueue_confirmation() -> None:
     from . import tasks
 
-    transaction.on_commit(lambda: tasks.send_double_opt_in_confirmation.delay(membership_id))
+    # The task sends every confirmation owed, so a caller adding many members enqueues it once.
+    transaction.on_commit(tasks.send_double_opt_in_confirmations.delay)
 
 
 def list_unsubscribe(

@@ -1,29 +1,25 @@
 """Celery tasks of contacts: thin wrappers that load by id, call a service and own the retries."""
 
-import smtplib
-
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from . import consent, imports
 
 
-@shared_task(
-    autoretry_for=(smtplib.SMTPException, OSError),
-    retry_backoff=60,
-    retry_backoff_max=3600,
-    retry_jitter=True,
-    max_retries=8,
-)
-def send_double_opt_in_confirmation(membership_id: int) -> None:
-    """Enqueued on commit by services.list_subscribe; safe to run twice (the send is claimed)."""
-    consent.send_confirmation(membership_id=membership_id)
+@shared_task
+def send_double_opt_in_confirmations() -> None:
+    """Enqueued once per transaction that leaves members pending (consent.queue_confirmations),
+    and by beat every minute. The beat run is the retry after a mail-server failure (spaced out by
+    salloq.core.mailserver, not by the task) and sends whatever an enqueue missed. A full batch
+    means more may be owed: run again at once rather than wait for the next beat."""
+    if consent.send_pending_confirmations() >= consent.CONFIRMATION_BATCH_SIZE:
+        send_double_opt_in_confirmations.delay()
 
 
 @shared_task
 def send_double_opt_in_reminders() -> None:
     """Beat, every 15 minutes. A full batch means more may be due: run again at once rather than
-    wait for the next beat. On an SMTP failure the next beat run is the retry."""
+    wait for the next beat. After a mail-server failure the next beat run is the retry."""
     if consent.send_due_reminders() >= consent.REMINDER_BATCH_SIZE:
         send_double_opt_in_reminders.delay()
 

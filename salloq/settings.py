@@ -11,7 +11,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+from salloq.core.validators import validate_header_safe
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SALLOQ_VAR_DIR", BASE_DIR / "var"))
@@ -242,6 +244,10 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Salloq Marketing <marketing@localhost>")
+try:
+    validate_header_safe(DEFAULT_FROM_EMAIL)
+except ValidationError as error:
+    raise ImproperlyConfigured(f"DEFAULT_FROM_EMAIL: {error.messages[0]}") from None
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
 # Absolute base of links in emails (confirm, unsubscribe, preferences): the public address of the site.
@@ -285,6 +291,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every periodic job, in one place; django-celery-beat copies these into its tables.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "salloq.core.tasks.record_heartbeat", "schedule": 60.0},
+    # Also the retry after a mail-server outage, spaced out by salloq.core.mailserver.
+    "contacts-double-opt-in-confirmations": {
+        "task": "contacts.tasks.send_double_opt_in_confirmations",
+        "schedule": 60.0,
+    },
     "contacts-double-opt-in-reminders": {
         "task": "contacts.tasks.send_double_opt_in_reminders",
         "schedule": 15 * 60.0,

@@ -28,6 +28,7 @@ from contacts.models import (
     Suppression,
 )
 from events.models import Event
+from salloq.core.validators import validate_header_safe
 
 # PostgreSQL cannot store NUL in text or JSON; the schema says so, so clients and fuzzers know.
 NO_NUL = "^[^\\u0000]*$"
@@ -70,6 +71,24 @@ class StrictCharField(serializers.CharField):
 @extend_schema_field({"type": "string", "pattern": NOT_BLANK})
 class NonBlankCharField(StrictCharField):
     """Text with at least one visible character (surrounding spaces are trimmed)."""
+
+
+# NOT_BLANK without control characters (see salloq.core.validators).
+HEADER_NAME_CHAR = "[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]"
+HEADER_NAME = (
+    f"^{HEADER_NAME_CHAR}*"
+    "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    f"{HEADER_NAME_CHAR}*$"
+)
+
+
+@extend_schema_field({"type": "string", "pattern": HEADER_NAME})
+class HeaderNameField(NonBlankCharField):
+    """A name that ends up in email headers (a list's name is the subject of its confirmation
+    emails): no line breaks or other control characters."""
+
+    default_validators = [validate_header_safe]
+
 
 
 @extend_schema_field({"type": "string", "format": "email"})
@@ -590,7 +609,7 @@ class MemberCountsSerializer(serializers.Serializer):
 
 class ContactListSerializer(serializers.ModelSerializer):
     list_id = serializers.IntegerField(source="id", read_only=True)
-    name = NonBlankCharField(max_length=200)
+    name = HeaderNameField(max_length=200)
     description = StrictCharField(max_length=2000, required=False, allow_blank=True)
     double_opt_in = StrictBooleanField(
         required=False, help_text="New subscriptions stay pending until confirmed by email (default: the company's)."

@@ -10,6 +10,7 @@ from django.utils import timezone
 from . import apikeys
 from .authentication import forget_principal
 from .models import ApiKey, Company, Membership, Role, Scope
+from .validators import require_header_safe
 
 VALID_SCOPES = frozenset(scope.value for scope in Scope)
 
@@ -18,6 +19,7 @@ def company_get_or_create(*, name: str) -> tuple[Company, bool]:
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A company needs a name."})
+    require_header_safe(field="name", value=name)  # the From name of its emails
     company, created = Company.objects.get_or_create(name=name)
     if created:
         webhook_secret_rotate(company=company)

@@ -32,3 +32,11 @@ def header_safe(value: str) -> str:
     """The name with each run of control characters turned into one space, for names stored before
     they were validated: such a name is shown a little odd rather than break the message."""
     return _CONTROL_CHARACTERS.sub(" ", value).strip()
+
+
+def require_header_safe(*, field: str, value: str) -> None:
+    """validate_header_safe for services: the error names `field`, as forms and the API show it."""
+    try:
+        validate_header_safe(value)
+    except ValidationError as error:
+        raise ValidationError({field: error.error_list}) from None

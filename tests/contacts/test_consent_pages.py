@@ -263,7 +263,7 @@ def test_preference_center_changes_subscriptions_and_rejoining_a_double_opt_in_l
     for contact_list in (news, offers, weekly):
         services.list_subscribe(contact=contact, contact_list=contact_list, consent=SIGNUP)
     membership = ListMembership.objects.get(contact=contact, contact_list=weekly)
-    tasks.send_double_opt_in_confirmation.apply(args=[membership.pk])
+    tasks.send_double_opt_in_confirmations.apply()
     consent.confirm_membership(membership_id=membership.pk, consent=ConsentContext(ip_address="192.0.2.1"))
     services.list_unsubscribe(contact=contact, contact_list=weekly)
 
@@ -287,7 +287,7 @@ def test_preference_center_changes_subscriptions_and_rejoining_a_double_opt_in_l
     assert membership.confirmed_at is None and membership.confirmation_sent_at is None
     assert len(callbacks) == 1  # the confirmation task, enqueued on commit
 
-    tasks.send_double_opt_in_confirmation.apply(args=[membership.pk])
+    tasks.send_double_opt_in_confirmations.apply()
     assert [m["Subject"] for m in smtp_sink.messages] == ["Please confirm your subscription to Weekly"] * 2
     rejoined = ConsentRecord.objects.filter(contact=contact, contact_list=weekly, action=ConsentAction.SUBSCRIBED)
     assert rejoined.filter(source="preference center", ip_address="198.51.100.7").exists()
