@@ -1,5 +1,7 @@
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -9,6 +11,116 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from salloq.core.demo import ensure_demo
+
+WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 (recognised, not bound to)
+
+
+def reachable_host(host: str) -> str:
+    """Where other machines reach a server bound to `host`. For a wildcard bind: the address of the
+    interface the default route leaves through (connecting a UDP socket sends nothing), or loopback
+    on a machine without a route."""
+    if host not in WILDCARD_HOSTS:
+        return host
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere, only looked up
+            return probe.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+
+
+def public_url(host: str, port: int) -> str:
+    name = reachable_host(host)
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
+
+
+def child_environment(host: str, port: int) -> dict[str, str]:
+    """The children's environment. Unless set: SITE_URL (links in emails) is where this server
+    listens, and that address is an allowed Host, so the links work from other machines too."""
+    env = dict(os.environ)
+    url = public_url(host, port)
+    env.setdefault("SITE_URL", url)
+    if "ALLOWED_HOSTS" not in os.environ:
+        name = url.removeprefix("http://").rsplit(":", 1)[0]
+        env["ALLOWED_HOSTS"] = ",".join(dict.fromkeys([*settings.ALLOWED_HOSTS, name]))
+    return env
+
+
+class Supervisor:
+    """Runs the children until stopped. A child that dies is started again, at once the first time
+    and then after a pause that doubles up to a minute while it keeps dying within a minute of its
+    start; it never takes the others down with it."""
+
+    HEALTHY_AFTER = 60.0
+    MAX_DELAY = 60.0
+
+    def __init__(self, commands: dict[str, list[str]], *, env: dict[str, str], out):
+        self.commands = commands
+        self.env = env
+        self.out = out
+        self.stopping = False
+        self.children: dict[str, subprocess.Popen | None] = {}
+        self.started_at: dict[str, float] = {}
+        self.due: dict[str, float] = {}
+        self.restarts = dict.fromkeys(commands, 0)
+        self.quick_deaths = dict.fromkeys(commands, 0)
+
+    def start(self, name: str) -> None:
+        # A session of its own: Ctrl-C reaches only this process, which stops the children itself,
+        # and what a dead worker leaves behind (its pool processes) is killed with its group.
+        self.children[name] = subprocess.Popen(
+            self.commands[name], cwd=settings.BASE_DIR, env=self.env, start_new_session=True
+        )
+        self.started_at[name] = time.monotonic()
+
+    def run(self) -> None:
+        for name in self.commands:
+            self.start(name)
+        try:
+            while not self.stopping:
+                now = time.monotonic()
+                for name, child in self.children.items():
+                    if child is None:
+                        if now >= self.due[name]:
+                            self.start(name)
+                    elif child.poll() is not None:
+                        self._schedule_restart(name, child, now)
+                time.sleep(0.2)
+        finally:
+            self.stop_all()
+
+    def _schedule_restart(self, name: str, child: subprocess.Popen, now: float) -> None:
+        self._kill_group(child)
+        if now - self.started_at[name] >= self.HEALTHY_AFTER:
+            self.quick_deaths[name] = 0
+        delay = min(self.MAX_DELAY, 2.0 ** (self.quick_deaths[name] - 1)) if self.quick_deaths[name] else 0.0
+        self.quick_deaths[name] += 1
+        self.restarts[name] += 1
+        line = f"{name} exited with code {child.returncode}; restarting it (restart {self.restarts[name]})"
+        self.out.write(f"{line} in {delay:.0f}s" if delay else line)
+        self.out.flush()
+        self.children[name] = None
+        self.due[name] = now + delay
+
+    def stop_all(self) -> None:
+        running = [child for child in self.children.values() if child is not None and child.poll() is None]
+        for child in running:
+            child.terminate()
+        deadline = time.monotonic() + 15
+        for child in running:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        for child in self.children.values():
+            if child is not None:
+                self._kill_group(child)
+
+    @staticmethod
+    def _kill_group(child: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 class Command(BaseCommand):
@@ -25,15 +137,24 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, no_demo, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database is migrated.")
-        base_url = f"http://{host}:{port}"
         if not no_demo:
             demo = ensure_demo()
-            self._print_banner(base_url, demo)
+            self._print_banner(public_url(host, port), demo)
+        env = child_environment(host, port)
+        supervisor = Supervisor(self._commands(host, port), env=env, out=self.stderr)
 
+        def stop(signum, frame):
+            supervisor.stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        supervisor.run()
+
+    def _commands(self, host: str, port: int) -> dict[str, list[str]]:
         python = sys.executable
         # One gunicorn process with threads: the embedded default's in-process cache
         # (rate-limit counters) is then shared by every request. Use Redis for more.
-        processes = {
+        return {
             "web": [
                 python,
                 "-m",
@@ -77,36 +198,6 @@ class Command(BaseCommand):
                 str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
         }
-        children = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in processes.items()}
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
-        try:
-            while not stopping:
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {child.returncode}; stopping the others.")
-                        exit_code = 1
-                        stopping = True
-                        break
-                time.sleep(0.5)
-        finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.terminate()
-            deadline = time.monotonic() + 15
-            for child in children.values():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
-        sys.exit(exit_code)
 
     def _print_banner(self, base_url: str, demo: dict) -> None:
         lines = [
