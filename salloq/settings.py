@@ -314,7 +314,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["salloq.core.permissions.HasApiKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "salloq.core.negotiation.JsonOnlyContentNegotiation",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["salloq.core.api.parsers.SalloqJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "salloq.core.pagination.PagePagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "salloq.core.schema.SalloqAutoSchema",
@@ -328,7 +328,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Manage contacts, campaigns and flows and track events from your ecommerce and POS "
         "platforms. Authenticate with `Authorization: Bearer <key>` and `X-Company-ID: <id>`. "
-        "`/api.php/` is an alias of `/api/`."
+        "`/api.php/` is an alias of `/api/`. Request bodies: at most 2.5 MB (else 413), nested at most "
+        "32 levels, no NUL characters or lone surrogates in any string or key, numbers finite and within "
+        "a double's range; each problem is a 400 naming its JSON path."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -2,7 +2,9 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -51,6 +53,10 @@ class ApiError(exceptions.APIException):
         super().__init__(detail=message)
 
 
+def payload_too_large_body() -> dict:
+    return error_body(413, f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+
+
 def _validation_details(detail) -> dict:
     if isinstance(detail, dict):
         return detail
@@ -63,6 +69,8 @@ def _field_names(details: dict) -> str:
 
 def api_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every exception raised in an API view becomes the seed's shape."""
+    if isinstance(exc, RequestDataTooBig):
+        return Response(payload_too_large_body(), status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -154,7 +154,7 @@ def test_upsert_ignores_unknown_top_level_keys(api, company):
         ({"email": "a@example.com", "tags": [1, 2]}, "tags"),
         ({"email": "a@example.com", "tags": ["x" * 101]}, "tags"),
         ({"email": "a@example.com", "properties": ["x"]}, "properties"),
-        ({"email": "a@example.com", "properties": {"note": "nul \x00 inside"}}, "properties"),
+        ({"email": "a@example.com", "properties": {"note": "nul \x00 inside"}}, "properties.note"),
         ({"email": "a@example.com", "first_name": "x" * 151}, "first_name"),
         ({"email": "a@example.com", "first_name": 7}, "first_name"),
         ({"email": "a@example.com", "first_name": "nul\x00"}, "first_name"),

@@ -1,0 +1,171 @@
+"""The API's one JSON parser: a body that no view could store is a 400 before any view code runs.
+
+Python's json accepts what the database and the arithmetic after it cannot: lone surrogates
+("\\ud800" cannot be encoded to UTF-8, so PostgreSQL and the JSON renderer fail on them), NUL
+characters (PostgreSQL text and jsonb refuse them), numbers such as 1e400, 1e-999999999, NaN or
+a 5,000-digit integer, and nesting a thousand levels deep (RecursionError). Each problem is
+reported in the error shape's `details`, keyed by its JSON path ("properties.a",
+"contacts[3].email").
+
+Bulk endpoints declare `item_list_field = "contacts"` on the view: a problem inside item i of that
+list does not fail the request; the item is replaced with None and its problems are kept for
+`item_input_errors(request)`, keyed by item index with paths relative to the item, so one bad
+item never sinks the others.
+"""
+
+import json
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from rest_framework.parsers import JSONParser
+
+from salloq.core.errors import ApiError
+from salloq.core.numbers import NumberError, parse_decimal
+
+# Deeper than any document the API describes (a segment definition's groups, nested properties)
+# and far below the depth at which json or the serializers recurse into RecursionError.
+MAX_NESTING = 32
+
+# A JSON number must fit a double (what every JSON library reads it as): 1e400 would become
+# infinity and 1e-999999999 a silent 0. Fields narrow this further (numbers.NUMBER_LIMIT for
+# numeric columns); a 5,000-digit integer is refused by parse_decimal's text length cap.
+JSON_NUMBER_LIMIT = Decimal("1e308")
+JSON_SMALLEST_EXPONENT = -307
+
+NESTING_MESSAGE = f"is nested deeper than {MAX_NESTING} levels"
+NUL_MESSAGE = "must not contain NUL characters"
+SURROGATE_MESSAGE = "must not contain lone surrogates (invalid Unicode such as \\ud800)"
+ITEM_ERRORS_ATTRIBUTE = "salloq_item_input_errors"
+
+
+class _BadNumber:
+    """What the number hooks return for a refused number; the walk reports it at its path."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _number(text: str, convert):
+    try:
+        parse_decimal(text, limit=JSON_NUMBER_LIMIT, smallest_exponent=JSON_SMALLEST_EXPONENT)
+    except NumberError as exc:
+        return _BadNumber(str(exc))
+    return convert(text)
+
+
+def _parse_int(text: str):
+    return _number(text, int)
+
+
+def _parse_float(text: str):
+    return _number(text, float)
+
+
+def _parse_constant(text: str):
+    return _BadNumber("must be a finite number (not NaN or Infinity)")
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_MESSAGE
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_MESSAGE
+    return None
+
+
+def _printable(key: str) -> str:
+    """A key as it can appear in a path: NUL and lone surrogates as \\uXXXX escapes."""
+    return "".join(f"\\u{ord(char):04x}" if char == "\x00" or "\ud800" <= char <= "\udfff" else char for char in key)
+
+
+def _join(path: str, key) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    key = _printable(key)
+    return f"{path}.{key}" if path else key
+
+
+def _problems(value, path: str = "", depth: int = 0) -> dict[str, list[str]]:
+    """Every problem in a parsed document, by JSON path; iterative, so depth costs no recursion."""
+    problems: dict[str, list[str]] = {}
+    stack = [(value, path, depth)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, _BadNumber):
+            problems.setdefault(path, []).append(value.message)
+        elif isinstance(value, str):
+            message = _text_problem(value)
+            if message:
+                problems.setdefault(path, []).append(message)
+        elif isinstance(value, dict | list):
+            if depth >= MAX_NESTING:
+                problems.setdefault(path, []).append(NESTING_MESSAGE)
+                continue
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    child = _join(path, key)
+                    message = _text_problem(key)
+                    if message:
+                        problems.setdefault(child, []).append(f"key {message}")
+                    stack.append((item, child, depth + 1))
+            else:
+                stack.extend((item, _join(path, index), depth + 1) for index, item in enumerate(value))
+    return problems
+
+
+def _fail(details: dict[str, list[str]]):
+    names = ", ".join(sorted(details))
+    raise ApiError(400, "Validation failed", f"Invalid input: check {names}.", dict(sorted(details.items())))
+
+
+class SalloqJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        raw = stream.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) if stream is not None else b""
+        if len(raw) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")  # a 413
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise ApiError(400, "Malformed request", f"The request body is not valid {encoding} text.") from None
+        try:
+            data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+        except RecursionError:
+            _fail({"non_field_errors": [f"The request body {NESTING_MESSAGE}."]})
+        except ValueError as exc:
+            raise ApiError(400, "Malformed request", f"JSON parse error - {exc}") from None
+
+        view = parser_context.get("view")
+        request = parser_context.get("request")
+        item_field = getattr(view, "item_list_field", None)
+        item_errors: dict[int, dict[str, list[str]]] = {}
+        if item_field and isinstance(data, dict) and isinstance(data.get(item_field), list):
+            items = data[item_field]
+            for index, item in enumerate(items):
+                # An item sits two levels down: the body object, then the list.
+                problems = _problems(item, "", 2)
+                if problems:
+                    item_errors[index] = problems
+                    items[index] = None
+        problems = _problems(data)
+        if problems:
+            _fail(problems)
+        if request is not None:
+            setattr(request, ITEM_ERRORS_ATTRIBUTE, item_errors)
+        return data
+
+
+def item_input_errors(request) -> dict[int, dict[str, list[str]]]:
+    """Problems the parser found inside the items of the view's `item_list_field`, by item index.
+
+    Parses the body if that has not happened yet. Paths are relative to the item ("email",
+    "properties.a"); an item with problems reads as None in request.data.
+    """
+    request.data  # noqa: B018 - parsing is what records the problems
+    return getattr(request, ITEM_ERRORS_ATTRIBUTE, {})
