@@ -54,63 +54,6 @@ def api_schema(db, company, settings):
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-def test_create_operations_link_to_the_operations_on_what_they_created(client):
-    responses = {
-        operation["operationId"]: operation["responses"]
-        for operations in _served(client)["paths"].values()
-        for operation in operations.values()
-    }
-
-    def links(operation_id: str, code: str) -> dict:
-        return {name: link["parameters"] for name, link in responses[operation_id][code].get("links", {}).items()}
-
-    created_contact = links("contacts_create", "201")
-    for target in ("contacts_retrieve", "contacts_update", "contacts_partial_update", "contacts_destroy"):
-        assert created_contact[target] == {"path.id": "$response.body#/contact_id"}
-    assert created_contact["key_information_get"] == {"query.contactId": "$response.body#/contact_id"}
-    assert links("contacts_create", "200")["contacts_export_retrieve"] == {"path.id": "$response.body#/contact_id"}
-    created_list = links("lists_create", "201")
-    assert created_list["lists_members_create"] == {"path.id": "$response.body#/list_id"}
-    assert created_list["contacts_list"] == {"query.list_id": "$response.body#/list_id"}
-    assert "lists_members_destroy" not in created_list  # its contact_id does not come from a list
-    assert links("lists_members_create", "200")["lists_members_destroy"] == {
-        "path.contact_id": "$response.body#/results/0/contact_id",
-        "path.id": "$request.path.id",
-    }
-    assert links("segments_create", "201")["segments_preview_retrieve"] == {"path.id": "$response.body#/segment_id"}
-    assert links("blacklist_add", "201")["blacklist_remove"] == {"path.email": "$request.path.email"}
-    assert links("fields_create", "201") == {}  # a field has no operations of its own
-
-
-# --- Schemathesis -----------------------------------------------------------------------------------
-
-# The schema as /api/schema/ serves it, built at collection so each operation is its own test item
-# (test_the_tested_schema_is_the_served_one checks they are the same).
-RAW_SCHEMA = json.loads(json.dumps(SchemaGenerator().get_schema(public=True), default=str))
-
-# Every check is on (schemathesis' default, like `--checks all`); only volume is set here, and NUL
-# characters are left out of generated strings and keys: the API refuses them anywhere in a body
-# (the schema's description says so; OpenAPI 3.0 cannot state it for object keys), like
-# `st run --generation-allow-x00 false`.
-CONFIG = SchemathesisConfig.from_dict({"generation": {"max-examples": 25, "allow-x00": False}})
-schema = schemathesis.openapi.from_dict(RAW_SCHEMA, config=CONFIG)
-schema.app = get_wsgi_application()
-
-# The credentials of the running test: its own company and key, made by the `credentials` fixture.
-CREDENTIALS: dict[str, str] = {}
-
-
-@schema.auth(refresh_interval=None, retry_on=[])
-class TestKeyAuth:
-    """Seed 000's two headers; schemathesis leaves them out itself where it tests missing credentials."""
-
-    def get(self, case, context):
-        return dict(CREDENTIALS)
-
-    def set(self, case, data, context):
-        case.headers = {**(case.headers or {}), **data}
-
-
         yield _load_schema(company, plain)
     finally:
         request_started.connect(close_old_connections)
