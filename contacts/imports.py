@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import chain, islice
 from pathlib import Path
@@ -28,7 +28,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from salloq.core.models import Company
@@ -308,8 +308,9 @@ def contact_import_run(
     The claim is a conditional UPDATE pending -> running. A running import is one whose worker
     died (the broker re-delivers unacknowledged tasks): it resumes after its processed rows.
     """
+    now = timezone.now()
     ContactImport.objects.filter(pk=import_id, status=ImportStatus.PENDING).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now()
+        status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     contact_import = ContactImport.objects.select_related("company", "contact_list").filter(pk=import_id).first()
     if contact_import is None or contact_import.status != ImportStatus.RUNNING:
@@ -327,6 +328,24 @@ def contact_import_run(
     return contact_import
 
 
+def stalled_imports_claim(*, stalled_after: timedelta, limit: int = 100) -> list[int]:
+    """Running imports with no heartbeat for `stalled_after`: their worker died (killed, or the
+    machine restarted) and the broker may hold their task for an hour, or have lost it. Each is
+    claimed by moving its heartbeat with a conditional UPDATE, so of two resumers only one gets
+    it; the caller runs it again, and it resumes after its last committed chunk."""
+    now = timezone.now()
+    cutoff = now - stalled_after
+    stalled = ContactImport.objects.filter(status=ImportStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    claimed = []
+    for pk, heartbeat_at in stalled.order_by("pk").values_list("pk", "heartbeat_at")[:limit]:
+        unchanged = Q(heartbeat_at=heartbeat_at) if heartbeat_at else Q(heartbeat_at__isnull=True)
+        if ContactImport.objects.filter(unchanged, pk=pk, status=ImportStatus.RUNNING).update(heartbeat_at=now):
+            claimed.append(pk)
+    return claimed
+
+
 class _Superseded(Exception):
     """Another run of the same import committed the chunk this one was about to commit."""
 
@@ -340,7 +359,9 @@ def _run(contact_import: ContactImport, on_progress: Callable[[ContactImport], N
         if not contact_import.total_rows and not contact_import.processed_rows:
             # Reading the whole file once up front: a bad byte anywhere fails the import before any row.
             contact_import.total_rows = sum(1 for _ in records)
-            ContactImport.objects.filter(pk=contact_import.pk).update(total_rows=contact_import.total_rows)
+            ContactImport.objects.filter(pk=contact_import.pk).update(
+                total_rows=contact_import.total_rows, heartbeat_at=timezone.now()
+            )
 
     with contact_import.file.open("rb") as field_file, closing(_records(field_file.file)) as records:
         next(records, None)  # the header
@@ -438,7 +459,6 @@ def _import_chunk(
                 contact_list=contact_import.contact_list, contact_ids=contact_ids, consent=consent
             )
         errors.sort(key=lambda error: error["row"])
-        report.write(errors)
         error_rows = len({error["row"] for error in errors})
         stored = contact_import.errors + errors[: max(0, STORED_ERRORS - len(contact_import.errors))]
         # Conditional on the rows this run has seen committed: two runs never both count a chunk.
@@ -450,9 +470,13 @@ def _import_chunk(
             updated_count=F("updated_count") + updated,
             error_count=F("error_count") + error_rows,
             errors=stored,
+            heartbeat_at=timezone.now(),
         )
         if not counted:
             raise _Superseded
+        # Only the run that counts the chunk reports its errors; if the commit still fails, a resumed
+        # run drops them (keep_rows_up_to) before it reports them again.
+        report.write(errors)
     contact_import.processed_rows += len(chunk)
     contact_import.created_count += created
     contact_import.updated_count += updated

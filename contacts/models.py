@@ -317,6 +317,9 @@ class ContactImport(CompanyScopedModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set by the run with every committed chunk: a running import whose heartbeat is old lost its
+    # worker, and a beat job resumes it (imports.stalled_imports_claim).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,6 +1,9 @@
 """Celery tasks of contacts: thin wrappers that load by id, call a service and own the retries."""
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from . import consent, imports
@@ -40,3 +43,12 @@ def run_contact_import(self, import_id: int) -> None:
             import_id=import_id, message=f"Unexpected error ({type(exc).__name__}); it has been logged."
         )
         raise
+
+
+@shared_task
+def resume_stalled_imports() -> None:
+    """Beat, every minute: imports whose worker died mid-run (no heartbeat for
+    CONTACT_IMPORT_STALLED_AFTER seconds) run again from their last committed chunk."""
+    stalled_after = timedelta(seconds=settings.CONTACT_IMPORT_STALLED_AFTER)
+    for import_id in imports.stalled_imports_claim(stalled_after=stalled_after):
+        run_contact_import.delay(import_id)

@@ -300,7 +300,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "contacts.tasks.send_double_opt_in_reminders",
         "schedule": 15 * 60.0,
     },
+    "contacts-resume-stalled-imports": {"task": "contacts.tasks.resume_stalled_imports", "schedule": 60.0},
 }
+# A running CSV import with no progress for this long lost its worker: the beat job above resumes it.
+# A chunk of 1000 rows commits in well under a second, so minutes leave room for a slow database.
+CONTACT_IMPORT_STALLED_AFTER = env_int("CONTACT_IMPORT_STALLED_AFTER", 180, minimum=1)
 
 # --- API ---------------------------------------------------------------------------
 
