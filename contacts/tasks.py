@@ -11,10 +11,11 @@ from . import consent, imports
 
 @shared_task
 def send_double_opt_in_confirmations() -> None:
-    """Enqueued once per transaction that leaves members pending (consent.queue_confirmations),
-    and by beat every minute. The beat run is the retry after a mail-server failure (spaced out by
-    salloq.core.mailserver, not by the task) and sends whatever an enqueue missed. A full batch
-    means more may be owed: run again at once rather than wait for the next beat."""
+    """Enqueued on commit by the services that leave members pending (once per call, however many
+    members it added), and by beat every minute. The beat run is the retry after a mail-server
+    failure (spaced out by salloq.core.mailserver, not by the task) and sends whatever an enqueue
+    missed. A full batch means more may be owed: run again at once rather than wait for the next
+    beat."""
     if consent.send_pending_confirmations() >= consent.CONFIRMATION_BATCH_SIZE:
         send_double_opt_in_confirmations.delay()
 

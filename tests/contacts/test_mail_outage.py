@@ -13,10 +13,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from contacts import services, tasks
+from contacts import consent, services, tasks
 from contacts.models import ConsentAction, ConsentRecord, ContactList, ListMembership, MembershipStatus
 from salloq.core import mailserver
 from salloq.core.models import Company, MailServerState, Role
@@ -100,10 +101,13 @@ def double_opt_in_list(company, name="Newsletter") -> ContactList:
 
 def add_members(company, contact_list, count: int) -> None:
     """Through the API, as the marketer's 168 contacts were added."""
-    answer = make_api_client(company).post(
-        f"/api/lists/{contact_list.pk}/members", {"emails": [f"person{n}@example.com" for n in range(count)]}
-    )
+    contact_ids = [
+        services.contact_upsert(company=company, data={"email": f"person{n}@example.com"}).contact.pk
+        for n in range(count)
+    ]
+    answer = make_api_client(company).post(f"/api/lists/{contact_list.pk}/members", {"contact_ids": contact_ids})
     assert answer.status_code == 200, answer.content
+    assert {result["status"] for result in answer.json()["results"]} == {"pending"}, answer.content[:500]
 
 
 def owed(contact_list) -> int:
@@ -146,6 +150,42 @@ def test_168_confirmations_go_out_in_two_batches_over_two_connections(
     assert owed(newsletter) == 0
     assert ConsentRecord.objects.filter(action=ConsentAction.CONFIRMATION_SENT).count() == 168
     assert sorted(m["To"] for m in recording_smtp.messages) == sorted(f"person{n}@example.com" for n in range(168))
+
+
+@pytest.mark.postgres
+def test_concurrent_runs_send_different_confirmations(company, recording_smtp, transactional_db):
+    newsletter = double_opt_in_list(company)
+    held, _free = [
+        ListMembership.objects.create(
+            contact_list=newsletter,
+            contact=services.contact_upsert(company=company, data={"email": address}).contact,
+            status=MembershipStatus.PENDING,
+        )
+        for address in ("held@example.com", "free@example.com")
+    ]
+    sent_by_other_run = []
+
+    def other_run():
+        try:
+            sent_by_other_run.append(consent.send_pending_confirmations())
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        ListMembership.objects.select_for_update().get(pk=held.pk)  # a run that is still sending
+        thread = threading.Thread(target=other_run)
+        thread.start()
+        thread.join(timeout=15)
+    assert sent_by_other_run == [1]
+    assert [m["To"] for m in recording_smtp.messages] == ["free@example.com"]
+    assert consent.send_pending_confirmations() == 1
+    assert [m["To"] for m in recording_smtp.messages] == ["free@example.com", "held@example.com"]
+
+
+def test_beat_runs_the_confirmation_sender_every_minute(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["contacts-double-opt-in-confirmations"]
+    assert entry["task"] == tasks.send_double_opt_in_confirmations.name
+    assert entry["schedule"] == 60
 
 
 # --- Outage ------------------------------------------------------------------------------------------
