@@ -9,7 +9,6 @@ whose error paths ("rules[1].rules[0].value") are mapped back to the rows they c
 
 import dataclasses
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from itertools import count
 
 from django.contrib import messages
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from salloq.core.htmx import htmx_partial, render_page
 from salloq.core.models import Role
+from salloq.core.numbers import NumberError, as_json_number, parse_decimal
 from salloq.core.views import company_view
 
 from . import segments
@@ -294,11 +294,18 @@ class Builder:
                 row.errors += messages_
 
 
-def _whole(text: str):
+def _number(text: str) -> int | float | str:
+    """Text typed as a number, as the JSON number a definition holds. Anything else, including numbers
+    out of bounds (1e1000000, NaN), stays text: the compiler's message for the rule then says why."""
     try:
-        return int(text.strip())
-    except ValueError:
-        return text.strip()  # the compiler names the problem
+        return as_json_number(parse_decimal(text))
+    except NumberError:
+        return text
+
+
+def _whole(text: str):
+    number = _number(text.strip())
+    return number if isinstance(number, int) else text.strip()
 
 
 def _typed(kind: str, text: str):
@@ -308,25 +315,16 @@ def _typed(kind: str, text: str):
     if kind == segments.STATUS:
         return text
     if kind in (segments.NUMBER, segments.EVENT_TOTAL, segments.EVENT_COUNT, segments.LISTS):
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            return text
-        if not number.is_finite():
-            return text
-        return int(number) if number == number.to_integral_value() else float(number)
+        return _number(text)
     if kind == segments.BOOLEAN:
         return {"true": True, "false": False}.get(text.lower(), text)
     if kind in (segments.PROPERTY, segments.KEY_INFO):
-        # Free-form data: numbers compare as numbers (matching numeric strings too), true/false as booleans.
+        # Free-form data: plain decimals compare as numbers (matching numeric strings too), true/false
+        # as booleans; anything else (1e5, a 200-digit code) as text.
         if kind == segments.PROPERTY and text.lower() in ("true", "false"):
             return text.lower() == "true"
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            return text
-        if number.is_finite() and text.lstrip("+-").replace(".", "", 1).isdigit():
-            return int(number) if number == number.to_integral_value() else float(number)
+        if text.lstrip("+-").replace(".", "", 1).isdigit():
+            return _number(text)
     return text
 
 

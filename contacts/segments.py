@@ -2,9 +2,9 @@
 
 A definition is a group ``{"operator": "and"|"or", "rules": [rule | group, ...]}``; a rule is
 ``{"field": ..., "comparison": ..., "value": ...}``, and ``events.*`` rules may add
-``"within_last_days": n`` and ``"where": {data_key: value}``. Groups nest at most
-``MAX_DEPTH`` deep, with at most ``MAX_RULES`` rules in all. An empty "and"
-group matches every contact, an empty "or" group none (the identities of the two operators).
+``"within_last_days": n`` and ``"where": {data_key: value}``. A definition must fit the complexity
+budget of segment_budget.py (rules, groups, nesting, values), checked before any SQL runs. An empty
+"and" group matches every contact, an empty "or" group none (the identities of the two operators).
 
 Every rule becomes a condition on the contact row: a column lookup, a JSON expression on
 ``properties``, or an EXISTS / ``pk IN (… GROUP BY … HAVING …)`` subquery on the related
@@ -21,7 +21,7 @@ import operator as op
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import reduce
 
 from django.core.exceptions import ValidationError
@@ -47,6 +47,7 @@ from django.db.models.lookups import (
     GreaterThanOrEqual,
     IContains,
     IExact,
+    In,
     IsNull,
     IStartsWith,
     LessThan,
@@ -57,6 +58,7 @@ from django.utils.dateparse import parse_datetime
 
 from events.models import Event
 from salloq.core.models import Company
+from salloq.core.numbers import NumberError, parse_decimal
 
 from . import tags
 from .models import (
@@ -72,25 +74,22 @@ from .models import (
     Segment,
 )
 from .querysets import ContactQuerySet
+from .segment_budget import MAX_DEPTH, MAX_PATH_KEYS, MAX_VALUES, over_budget
 from .tags import TagsMatch
 
-MAX_DEPTH = 5  # the top-level group is depth 1
-MAX_RULES = 100  # rules (not groups), all levels together; also the most items in one group
-MAX_NODES = 1_000  # rules and groups: keeps a query of empty groups bounded too
-MAX_VALUES = 100  # items of an "in" list
 MAX_TEXT = 255
 MAX_DAYS = 36_500
 NUMBER_LIMIT = Decimal(10) ** 15 - 1  # largest magnitude; well inside the DecimalField columns compared against
 MAX_COUNT = 10**9
 MAX_WHERE_KEYS = 10
-MAX_PATH_KEYS = 5
 
 OPERATORS = ("and", "or")
 RULE_KEYS = ("field", "comparison", "value", "within_last_days", "where")
 EVENT_METRICS = ("count", "total", "last")
 # A JSON string holding a plain decimal number; anything else never compares as a number
 # (PostgreSQL would raise on the cast, SQLite would read "abc" as 0).
-NUMERIC_TEXT = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+# Groups do not capture: PostgreSQL's substring(text FROM pattern) then returns the whole match.
+NUMERIC_TEXT = r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 JSON_KEY = re.compile(r"^[\w-]{1,100}$")
 EVENT_TYPE = re.compile(r"^[\w.:-]{1,100}$")
 
@@ -171,7 +170,7 @@ CUSTOM_FIELD_COLUMNS = {TEXT: "text_value", NUMBER: "number_value", DATE: "date_
 
 
 class JSONAt(Func):
-    """A JSONField (``properties``, ``data``) at a key path, read three ways, written per database:
+    """A JSONField (``properties``, ``data``) at a key path, read five ways, written per database:
 
     - ``kind``: "string", "number", "true", "false", "null", "object", "array"; NULL when absent;
     - ``raw``: the value as the database reads it out (text of a string; NULL when absent or null),
@@ -179,16 +178,20 @@ class JSONAt(Func):
     - ``is_string``: a condition, true when the value is a JSON string. On PostgreSQL it is spelled
       "not any other type", which the planner estimates as nearly always true (an "= 'string'"
       would count as a second 0.5%-selective test and tip it into a slow nested loop);
+    - ``is_set``: a condition, never NULL: present, not JSON null and not an empty string;
     - ``number``: the value when it is a JSON number or a string holding a plain decimal, else NULL.
 
     Django's own key transforms disagree between databases on exactly these points (SQLite reads
-    true as 1, PostgreSQL raises on a bad numeric cast), so the SQL is spelled out here.
+    true as 1, PostgreSQL raises on a bad numeric cast), so the SQL is spelled out here. On
+    PostgreSQL each read looks the path up once for the usual values (a definition may hold a
+    hundred such rules, each evaluated on every contact): the lookup is the cost.
     """
 
     def __init__(self, column: str, keys: tuple[str, ...], read: str):
         output_field = {
             "number": DecimalField(max_digits=40, decimal_places=10),
             "is_string": BooleanField(),
+            "is_set": BooleanField(),
         }.get(read, TextField())
         super().__init__(F(column), output_field=output_field)
         self.keys = keys
@@ -199,22 +202,23 @@ class JSONAt(Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         column, params = compiler.compile(self.source_expressions[0])
-        # The keys are bound parameters, never spliced into the SQL.
-        node = "(" + column + "".join(" -> %s::text" for _ in self.keys) + ")"
-        node_params = [*params, *self.keys]
+        # The path is one bound parameter (never spliced into the SQL), read with #> / #>>: a chain
+        # of -> copies every intermediate object out of the row, once per comparison, which made a
+        # definition of many nested-key rules run for minutes (bench/README.md, segment_budget.py).
+        node = f"({column} #> %s::text[])"
+        node_params = [*params, list(self.keys)]
         if self.read == "kind":
-            sql = f"(CASE jsonb_typeof({node}) WHEN 'boolean' THEN {node} #>> '{{}}' ELSE jsonb_typeof({node}) END)"
-            return sql, node_params * 3
+            # A boolean's type is replaced by its value, read a second time; other types read once.
+            return f"COALESCE(NULLIF(jsonb_typeof({node}), 'boolean'), {node} #>> '{{}}')", node_params * 2
         if self.read == "raw":
-            parent = column + "".join(" -> %s::text" for _ in self.keys[:-1])
-            return f"({parent} ->> %s::text)", node_params
+            return f"({column} #>> %s::text[])", node_params
         if self.read == "is_string":
             return f"(jsonb_typeof({node}) NOT IN ('number', 'boolean', 'object', 'array', 'null'))", node_params
-        sql = (
-            f"(CASE jsonb_typeof({node}) WHEN 'number' THEN ({node} #>> '{{}}')::numeric "
-            f"WHEN 'string' THEN CASE WHEN ({node} #>> '{{}}') ~ %s THEN ({node} #>> '{{}}')::numeric END END)"
-        )
-        return sql, [*node_params, *node_params, *node_params, NUMERIC_TEXT, *node_params]
+        if self.read == "is_set":
+            return f"COALESCE({node} NOT IN ('null'::jsonb, '\"\"'::jsonb), false)", node_params
+        # A JSON number reads out as plain decimal text (jsonb never writes an exponent), so one test
+        # of the text takes numbers and numeric strings alike; any other value gives NULL.
+        return f"(substring({column} #>> %s::text[] FROM %s)::numeric)", [*node_params, NUMERIC_TEXT]
 
     def as_sqlite(self, compiler, connection, **extra_context):
         column, params = compiler.compile(self.source_expressions[0])
@@ -239,6 +243,8 @@ class JSONAt(Func):
             return jvalue, p
         if self.read == "is_string":
             return f"({jtype} = 'text')", p
+        if self.read == "is_set":
+            return f"({jtype} IS NOT NULL AND {jtype} != 'null' AND NOT ({jtype} = 'text' AND {jvalue} = ''))", p * 4
         # CAST gives the expression REAL affinity, so SQLite compares it with the (text) decimal
         # parameters as numbers, not as strings.
         sql = (
@@ -246,6 +252,25 @@ class JSONAt(Func):
             f"WHEN 'text' THEN CASE WHEN {jvalue} REGEXP %s THEN CAST({jvalue} AS REAL) END END) AS REAL)"
         )
         return sql, [*p, *p, *p, *p, NUMERIC_TEXT, *p]
+
+
+class InIgnoringCase(Func):
+    """`lhs` is one of `values`, ignoring case as iexact does (UPPER on both sides).
+
+    One IN list rather than an OR of comparisons: the value is read out of the row once and looked
+    up in the list (which PostgreSQL folds into a hashed constant array), however long it is.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, lhs, values: list[str]):
+        super().__init__(lhs)
+        self.values = values
+
+    def as_sql(self, compiler, connection, **extra_context):
+        lhs, params = compiler.compile(self.source_expressions[0])
+        items = ", ".join(["UPPER(%s)"] * len(self.values))
+        return f"(UPPER({lhs}) IN ({items}))", [*params, *self.values]
 
 
 # --- Values -------------------------------------------------------------------------------
@@ -327,14 +352,22 @@ def _text(raw) -> str:
 
 
 def _number(raw) -> Decimal:
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
+    if isinstance(raw, str):
+        # Text is never a number in a rule ("5" compares as text), but text that would not even make
+        # a usable number (the dashboard's 1e1000000 or NaN) says why.
+        try:
+            parse_decimal(raw)
+        except NumberError as exc:
+            raise _Invalid(str(exc)) from None
+        raise _Invalid("must be a number, not text")
+    if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
         raise _Invalid("must be a number")
     try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise _Invalid("must be a number") from None
-    if not value.is_finite() or abs(value) > NUMBER_LIMIT:
-        raise _Invalid(f"must be a number between -{NUMBER_LIMIT} and {NUMBER_LIMIT}")
+        value = parse_decimal(raw, limit=NUMBER_LIMIT + 1)
+    except NumberError as exc:
+        raise _Invalid(str(exc)) from None
+    if abs(value) > NUMBER_LIMIT:
+        raise _Invalid(f"must be between -{NUMBER_LIMIT} and {NUMBER_LIMIT}")
     return value
 
 
@@ -391,11 +424,21 @@ EVERYONE = Q(pk__isnull=False)
 NOBODY = Q(pk__in=[])
 
 
+# EVERYONE and NOBODY (empty groups, another company's list) are folded away here rather than
+# left for the database to test on every contact.
+
+
 def _any(conditions: list[Q]) -> Q:
+    if any(condition is EVERYONE for condition in conditions):
+        return EVERYONE
+    conditions = [condition for condition in conditions if condition is not NOBODY]
     return reduce(op.or_, conditions) if conditions else NOBODY
 
 
 def _all(conditions: list[Q]) -> Q:
+    if any(condition is NOBODY for condition in conditions):
+        return NOBODY
+    conditions = [condition for condition in conditions if condition is not EVERYONE]
     return reduce(op.and_, conditions) if conditions else EVERYONE
 
 
@@ -419,7 +462,7 @@ def _text_condition(lhs, comparison: str, value, *, guard: Q | None = None) -> Q
     elif comparison == "starts_with":
         condition = _on(lhs, IStartsWith, value)
     elif comparison == "in":
-        condition = _any([_on(lhs, IExact, item) for item in value])
+        condition = Q(InIgnoringCase(F(lhs) if isinstance(lhs, str) else lhs, value))
     else:
         raise AssertionError(comparison)
     return condition & guard if guard is not None else condition
@@ -435,7 +478,7 @@ def _number_condition(lhs, comparison: str, value) -> Q:
     elif comparison == "between":
         condition = _on(lhs, GreaterThanOrEqual, value[0]) & _on(lhs, LessThanOrEqual, value[1])
     elif comparison == "in":
-        condition = _any([_on(lhs, Exact, item) for item in value])
+        condition = _on(lhs, In, value)
     else:
         raise AssertionError(comparison)
     return condition
@@ -489,11 +532,8 @@ class _Compiler:
         if not isinstance(definition, dict):
             self.error("", 'A segment definition is an object: {"operator": "and", "rules": [...]}.')
             return None
-        rules, groups = _count_nodes(definition)
-        if rules > MAX_RULES:
-            self.error("rules", f"A segment has at most {MAX_RULES} rules; this one has {rules}.")
-        if rules + groups > MAX_NODES:
-            self.error("rules", f"A segment has at most {MAX_NODES} rules and groups; this one has {rules + groups}.")
+        for message in over_budget(definition):
+            self.error("rules", message)
         if self.errors:
             return None
         return self.group(definition, "", 1)
@@ -721,8 +761,7 @@ class _Compiler:
     ) -> Q:
         kind, raw = JSONAt(column, keys, "kind"), JSONAt(column, keys, "raw")
         if comparison == "is_set":
-            # Present, not JSON null and not an empty string (never NULL: the first test is IS NOT NULL).
-            return _present(kind) & ~Q(Exact(kind, "null")) & ~(Q(Exact(kind, "string")) & Q(Exact(raw, "")))
+            return Q(JSONAt(column, keys, "is_set"))
         sample = value[0] if isinstance(value, list) else value
         if isinstance(sample, bool):
             condition = Q(Exact(kind, "true" if value else "false"))
@@ -886,23 +925,6 @@ def _bounds(raw, parse) -> tuple:
     low, high = parse(raw[0]), parse(raw[1])
     key = (lambda m: m.start) if isinstance(low, Moment) else (lambda v: v)
     return (low, high) if key(low) <= key(high) else (high, low)
-
-
-def _count_nodes(group, depth: int = 1) -> tuple[int, int]:
-    """(rules, groups) below `group`, without descending past MAX_DEPTH (reported elsewhere)."""
-    children = group.get("rules") if isinstance(group, dict) else None
-    if not isinstance(children, list):
-        return 0, 0
-    rules = groups = 0
-    for child in children:
-        if not (isinstance(child, dict) and "rules" in child):
-            rules += 1
-            continue
-        groups += 1
-        if depth < MAX_DEPTH:
-            below = _count_nodes(child, depth + 1)
-            rules, groups = rules + below[0], groups + below[1]
-    return rules, groups
 
 
 def _shown(value) -> str:

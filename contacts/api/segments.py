@@ -12,11 +12,12 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from contacts import segments
+from contacts import segment_budget, segments
 from contacts.models import Contact, ContactStatus, Segment
 from salloq.core.api.scoping import CompanyScopedAPIView
 from salloq.core.errors import ApiError
 from salloq.core.models import Company, Scope
+from salloq.core.numbers import NumberError, parse_decimal
 from salloq.core.pagination import PagePagination
 from salloq.core.schema import ErrorSerializer
 
@@ -46,7 +47,10 @@ _DAYS = {
     ]
 }
 _STATUS = {"type": "string", "enum": ContactStatus.values}
-_PROPERTY = {"type": "string", "pattern": "^properties(\\.[A-Za-z0-9_-]{1,100}){1,5}$"}
+_PROPERTY = {
+    "type": "string",
+    "pattern": f"^properties(\\.[A-Za-z0-9_-]{{1,100}}){{1,{segment_budget.MAX_PATH_KEYS}}}$",
+}
 _KEY_INFO = {"type": "string", "pattern": "^key_information\\.[^\\u0000]{1,255}$"}
 
 
@@ -62,7 +66,7 @@ def _enum(*names) -> dict:
     return {"type": "string", "enum": list(names)}
 
 
-def _list(item: dict, min_items: int = 1, max_items: int = segments.MAX_VALUES) -> dict:
+def _list(item: dict, min_items: int = 1, max_items: int = segment_budget.MAX_VALUES) -> dict:
     return {"type": "array", "items": item, "minItems": min_items, "maxItems": max_items}
 
 
@@ -119,7 +123,7 @@ def _rule_schemas() -> list[dict]:
 
 def _group_schema(depth: int) -> dict:
     items = _rule_schemas()
-    if depth < segments.MAX_DEPTH:
+    if depth < segment_budget.MAX_DEPTH:
         items.append(_group_schema(depth + 1))
     return {
         "type": "object",
@@ -127,7 +131,7 @@ def _group_schema(depth: int) -> dict:
         "additionalProperties": False,
         "properties": {
             "operator": {"type": "string", "enum": list(segments.OPERATORS)},
-            "rules": {"type": "array", "maxItems": segments.MAX_RULES, "items": {"anyOf": items}},
+            "rules": {"type": "array", "maxItems": segment_budget.MAX_RULES, "items": {"anyOf": items}},
         },
     }
 
@@ -135,8 +139,14 @@ def _group_schema(depth: int) -> dict:
 DEFINITION_SCHEMA = {
     **_group_schema(1),
     "description": (
-        "Seed 000's rule language: a group {operator: and|or, rules: [rule | group]} nested at most "
-        f"{segments.MAX_DEPTH} deep, at most {segments.MAX_RULES} rules in all. A rule is "
+        "Seed 000's rule language: a group {operator: and|or, rules: [rule | group]}. "
+        f"Complexity budget (a 400 naming the limit, before anything is counted): groups nest at most "
+        f"{segment_budget.MAX_DEPTH} deep; at most {segment_budget.MAX_RULES} rules and "
+        f"{segment_budget.MAX_GROUPS} groups in all; at most {segment_budget.MAX_TOTAL_VALUES} values in all "
+        f"(each item of an 'in' or 'between' list and each 'where' key counts; an 'in' list holds at most "
+        f"{segment_budget.MAX_VALUES}); at most {segment_budget.MAX_SUBQUERY_RULES} rules on events, "
+        f"custom fields, key information and lists; property paths of at most "
+        f"{segment_budget.MAX_PATH_KEYS} keys. A rule is "
         "{field, comparison, value}. Fields: contact attributes, status, created_at, properties.<key>, "
         "fields.<custom field name>, key_information.<name>, tags, lists (a list id), "
         "events.<event_type>.count|total|last, which also take within_last_days: n (only events of the "
@@ -368,9 +378,9 @@ def _limit(raw: str | None) -> int:
     if raw is None:
         return PREVIEW_DEFAULT
     try:
-        limit = int(raw)
-    except ValueError:
-        raise serializers.ValidationError({"limit": [f"'{raw[:20]}' is not a whole number."]}) from None
-    if not 1 <= limit <= PREVIEW_MAX:
-        raise serializers.ValidationError({"limit": [f"Must be from 1 to {PREVIEW_MAX}."]})
-    return limit
+        limit = parse_decimal(raw)
+    except NumberError as exc:
+        raise serializers.ValidationError({"limit": [f"The limit {exc}."]}) from None
+    if limit != limit.to_integral_value() or not 1 <= limit <= PREVIEW_MAX:
+        raise serializers.ValidationError({"limit": [f"Must be a whole number from 1 to {PREVIEW_MAX}."]})
+    return int(limit)

@@ -395,7 +395,7 @@ def test_validation_names_each_bad_rule_by_path(company, people):
         "use one of: equals, not_equals, contains, starts_with, in, is_set, is_not_set."
     ]
     assert "Unknown field 'shoe'" in errors["rules[1].rules[1].field"][0]
-    assert errors["rules[1].rules[2].value"] == ["For greater_than on fields.Points the value must be a number."]
+    assert errors["rules[1].rules[2].value"] == ["For greater_than on fields.Points the value 'ten' is not a number."]
     assert errors["rules[1].rules[10].value"] == [
         "For in on lists the value item 1 must be a list id (a positive whole number)."
     ]
@@ -409,13 +409,17 @@ def test_validation_limits_depth_and_size(company):
     five_deep = deep["rules"][0]
     assert validate_definition(company, five_deep) is None
 
-    wide = {"operator": "or", "rules": [{"field": "email", "comparison": "is_set"}] * 60}
-    wide["rules"].append({"operator": "and", "rules": [{"field": "email", "comparison": "is_set"}] * 40})
-    assert validate_definition(company, wide) is None  # 100 rules (and a group)
+    wide = {"operator": "or", "rules": [{"field": "email", "comparison": "is_set"}] * 30}
+    wide["rules"].append({"operator": "and", "rules": [{"field": "email", "comparison": "is_set"}] * 20})
+    assert validate_definition(company, wide) is None  # 50 rules (and a group)
     wide["rules"][-1]["rules"].append({"field": "email", "comparison": "is_set"})
-    assert errors_of(company, wide) == {"rules": ["A segment has at most 100 rules; this one has 101."]}
-    hollow = {"operator": "or", "rules": [{"operator": "and", "rules": [{"operator": "or", "rules": []}] * 99}] * 11}
-    assert errors_of(company, hollow) == {"rules": ["A segment has at most 1000 rules and groups; this one has 1100."]}
+    assert errors_of(company, wide) == {
+        "rules": ["Over the complexity budget: a segment has at most 50 rules; this one has 51."]
+    }
+    hollow = {"operator": "or", "rules": [{"operator": "and", "rules": [{"operator": "or", "rules": []}] * 10}] * 2}
+    assert errors_of(company, hollow) == {
+        "rules": ["Over the complexity budget: a segment has at most 20 groups; this one has 22."]
+    }
 
 
 ONE_EVENT = {"field": "events.x.count", "comparison": "equals", "value": 1}
