@@ -1,17 +1,20 @@
 """Set-based writes for many contacts at once: the bulk API endpoint and the CSV import.
 
 `contacts_bulk_upsert` keeps `services.contact_upsert`'s rules item for item (identify by
-external_id else email, normalize, merge tags and properties, typed custom fields, no
-re-subscription without fresh consent, consent records for new contacts) but costs a constant
-number of queries per batch instead of a dozen per contact:
+external_id else email, merge tags and properties, typed custom fields, lists, no re-subscription
+without fresh consent, consent records for new contacts) but costs a constant number of queries
+per batch instead of a dozen per contact:
 
-1. every item is validated and normalized in Python; a bad item gets its own errors and is left out;
+1. every item is validated by `contact_input.clean_contact_input`, the validation every contact
+   write goes through (so an item is taken, refused or warned about exactly as the same body sent
+   to POST /api/contacts); a bad item gets its own errors and is left out;
 2. one SELECT loads the batch's existing contacts (by email and external_id), one the suppressions;
 3. the items are applied in order to in-memory contacts, so a later item in the batch sees what an
    earlier one did (same email twice: the second updates the contact the first created);
 4. one UPDATE of the changed contacts, one INSERT of the new ones (tags are on the contact's row),
    then one INSERT each for custom field values and consent records: on PostgreSQL single
-   statements over array parameters, elsewhere (SQLite) Django's bulk operations.
+   statements over array parameters, elsewhere (SQLite) Django's bulk operations;
+5. list subscriptions and unsubscriptions, a few statements per list named in the batch.
 
 Concurrency: a unique violation (another request inserted one of the batch's new contacts
 meanwhile) rolls the batch back to its savepoint and runs it again, now finding that contact;
@@ -19,9 +22,9 @@ past three tries the items go one at a time, so only a truly conflicting item fa
 """
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 import psycopg
@@ -35,6 +38,7 @@ from django.utils import timezone
 from salloq.core.models import Company
 
 from . import services
+from .contact_input import CompanyRefs, clean_contact_input
 from .models import (
     ConsentAction,
     ConsentRecord,
@@ -47,16 +51,15 @@ from .models import (
     MembershipStatus,
     Suppression,
 )
-from .services import CONTACT_ATTRIBUTES, NO_CONSENT, ConsentContext
+from .services import CONFLICT_MESSAGE, CONTACT_COLUMNS, NO_CONSENT, ConsentContext, consent_with
 from .tags import merge_tags
 
 # Columns a bulk update writes; compared before and after so unchanged contacts are not rewritten.
-UPDATED_COLUMNS = (*CONTACT_ATTRIBUTES, "properties", "tags", "erased_at")
+UPDATED_COLUMNS = (*CONTACT_COLUMNS, "properties", "tags", "erased_at")
 FIELD_VALUE_COLUMNS = ["text_value", "number_value", "date_value", "bool_value"]
 # A unique violation means another transaction inserted one of our new contacts meanwhile;
 # re-reading the batch picks their row up. Past this many tries, items go one at a time.
 BATCH_ATTEMPTS = 3
-CONFLICT_MESSAGE = "Another contact of this company already has this email or external_id."
 
 
 @dataclass
@@ -78,6 +81,9 @@ class _Item:
     tags: list[str]
     properties: dict | None
     field_values: list[tuple[CustomField, dict]]
+    lists: list[tuple[ContactList, str]]
+    consent: ConsentContext
+    warnings: list[str]
 
 
 @dataclass
@@ -88,25 +94,34 @@ class _Batch:
     new_rows: list["_Row"] = field(default_factory=list)
     touched: dict[int, "_Row"] = field(default_factory=dict)
     field_values: dict[tuple[int, int], tuple["_Row", CustomField, dict]] = field(default_factory=dict)
-    records: list[tuple["_Row", str]] = field(default_factory=list)
+    records: list[tuple["_Row", str, ConsentContext]] = field(default_factory=list)
     unsuppress: set[str] = field(default_factory=set)
     errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)
 
 
 def contacts_bulk_upsert(
-    *, company: Company, items: list[dict], consent: ConsentContext = NO_CONSENT
+    *,
+    company: Company,
+    items: list,
+    consent: ConsentContext = NO_CONSENT,
+    item_errors: dict[int, dict[str, list[str]]] | None = None,
 ) -> list[BulkItemResult]:
     """Upsert `items` (contact_upsert's input, one dict each); one result per item, in order.
 
     A bad item gets status "error" with `errors` naming each field at fault and never stops the
-    others. Items are applied in order: an item whose email or external_id matches an earlier
-    item's contact updates that contact ("updated", same contact_id).
+    others; `item_errors` are problems found before (the API's parser: lone surrogates, numbers out
+    of range), by item index. Items are applied in order: an item whose email or external_id
+    matches an earlier item's contact updates that contact ("updated", same contact_id). An item
+    carrying its own "consent" has just opted in, as the same body sent to POST /api/contacts.
     """
     results: dict[int, BulkItemResult] = {}
-    fields = _custom_fields(company) if any(isinstance(i, dict) and i.get("fields") is not None for i in items) else {}
+    refs = CompanyRefs(company.pk)
     valid: list[_Item] = []
     for index, raw in enumerate(items):
-        prepared = _prepare(index, raw, fields)
+        if item_errors and index in item_errors:
+            results[index] = BulkItemResult(index=index, status="error", errors=item_errors[index])
+            continue
+        prepared = _prepare(index, raw, refs, consent)
         if isinstance(prepared, _Item):
             valid.append(prepared)
         else:
@@ -116,7 +131,7 @@ def contacts_bulk_upsert(
     for _attempt in range(BATCH_ATTEMPTS):
         try:
             with transaction.atomic():
-                written = _write(company, valid, consent)
+                written = _write(company, valid)
             break
         except IntegrityError:
             continue
@@ -127,117 +142,37 @@ def contacts_bulk_upsert(
         for item in valid:
             try:
                 with transaction.atomic():
-                    written += _write(company, [item], consent)
+                    written += _write(company, [item])
             except IntegrityError:
                 written.append(BulkItemResult(index=item.index, status="error", errors={"email": [CONFLICT_MESSAGE]}))
     for result in written:
         results[result.index] = result
-    return [results[index] for index in range(len(items))]
+    ordered = [results[index] for index in range(len(items))]
+    _apply_lists(company, valid, ordered)
+    return ordered
 
 
 # --- Validation -------------------------------------------------------------------------
 
 
-def _custom_fields(company: Company) -> dict[str, CustomField]:
-    """The company's fields by id (as a string) and by name, as `fields` items may refer to either."""
-    by_ref: dict[str, CustomField] = {}
-    for custom_field in CustomField.objects.for_company(company):
-        by_ref[f"id:{custom_field.pk}"] = custom_field
-        by_ref[f"name:{custom_field.name}"] = custom_field
-    return by_ref
-
-
-def _add_errors(errors: dict[str, list[str]], exc: ValidationError) -> None:
-    for name, messages in exc.message_dict.items():
-        errors.setdefault(name, []).extend(messages)
-
-
-# A strict subset of the addresses Django's EmailValidator accepts (dot-atom local part, LDH
-# labels, letter TLD): what matches needs no further check. The validator's IDN and literal
-# handling costs more than all the rest of an item; it still judges everything else.
-_PLAIN_EMAIL = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_EMAIL_MAX_LENGTH = Contact._meta.get_field("email").max_length
-
-
-def _clean_attributes(raw: dict) -> dict:
-    """services._clean_attributes, with plain email addresses taken without the full validator."""
-    email = raw.get("email")
-    if isinstance(email, str):
-        email = email.strip().lower()
-        if len(email) <= _EMAIL_MAX_LENGTH and _PLAIN_EMAIL.fullmatch(email):
-            cleaned = services._clean_attributes({name: raw[name] for name in CONTACT_ATTRIBUTES[1:] if name in raw})
-            cleaned["email"] = email
-            return cleaned
-    return services._clean_attributes(raw)
-
-
-def _prepare(index: int, raw: Any, fields: dict[str, CustomField]) -> _Item | dict[str, list[str]]:
+def _prepare(index: int, raw: Any, refs: CompanyRefs, consent: ConsentContext) -> _Item | dict[str, list[str]]:
     """The cleaned item, or its errors by field: every field at fault, not just the first."""
-    if not isinstance(raw, dict):
-        return {"non_field_errors": ["Each item must be an object of contact attributes."]}
-    errors: dict[str, list[str]] = {}
     try:
-        attributes = _clean_attributes(raw)
-    except ValidationError:
-        # Attribute by attribute, to report every one at fault rather than the first.
-        attributes = {}
-        for name in CONTACT_ATTRIBUTES:
-            if name in raw:
-                try:
-                    attributes.update(_clean_attributes({name: raw[name]}))
-                except ValidationError as exc:
-                    _add_errors(errors, exc)
-    identifiers = ("email", "external_id", "phone")
-    if not any(attributes.get(name) for name in identifiers) and not any(name in errors for name in identifiers):
-        errors["email"] = ["A contact needs an email, an external_id or a phone."]
-    tags: list[str] = []
-    try:
-        tags = services.normalize_tags(raw.get("tags"))
+        cleaned = clean_contact_input(raw, refs)
     except ValidationError as exc:
-        _add_errors(errors, exc)
-    properties = raw.get("properties")
-    if properties is not None and not isinstance(properties, dict):
-        errors["properties"] = ["Properties must be an object of keys and values."]
-    elif properties and _contains_nul(properties):  # PostgreSQL's jsonb refuses NUL (a 500)
-        errors["properties"] = [services.NUL_MESSAGE]
-    field_values: list[tuple[CustomField, dict]] = []
-    if raw.get("fields") is not None:
-        try:
-            refs = services._field_items(raw["fields"])
-        except ValidationError as exc:
-            _add_errors(errors, exc)
-            refs = []
-        for ref, value in refs:
-            key = f"id:{ref['id']}" if "id" in ref else f"name:{ref.get('name')}"
-            custom_field = fields.get(key)
-            if custom_field is None:
-                errors.setdefault("fields", []).append(f"No custom field {ref}. Define it first (GET /api/fields).")
-                continue
-            try:
-                field_values.append((custom_field, services.coerce_field_value(custom_field, value)))
-            except ValidationError as exc:
-                _add_errors(errors, exc)
-    if errors:
-        return errors
+        return exc.message_dict
+    attributes = cleaned.attributes
     return _Item(
         index=index,
         attributes=attributes,
         status=attributes.pop("status", None),
-        tags=tags,
-        properties=properties or None,
-        field_values=field_values,
+        tags=cleaned.tags or [],
+        properties=cleaned.properties or None,
+        field_values=cleaned.field_values or [],
+        lists=cleaned.lists,
+        consent=consent_with(consent, cleaned.consent),
+        warnings=cleaned.warnings,
     )
-
-
-def _contains_nul(value) -> bool:
-    """Whether a NUL character is anywhere in the JSON value, keys included."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in str(key) or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
 
 
 # --- Applying and writing ---------------------------------------------------------------------
@@ -261,6 +196,7 @@ class _Row:
         lang="",
         source="",
         status=ContactStatus.SUBSCRIBED,
+        phone_valid=True,
         properties=None,
         tags=None,
         erased_at=None,
@@ -274,6 +210,7 @@ class _Row:
         self.lang = lang
         self.source = source
         self.status = status
+        self.phone_valid = phone_valid
         self.properties = {} if properties is None else properties
         self.tags = [] if tags is None else tags
         self.erased_at = erased_at
@@ -288,13 +225,14 @@ class _Row:
             self.lang,
             self.source,
             self.status,
+            self.phone_valid,
             self.properties,
             self.tags,
             self.erased_at,
         )
 
 
-def _write(company: Company, items: list[_Item], consent: ConsentContext) -> list[BulkItemResult]:
+def _write(company: Company, items: list[_Item]) -> list[BulkItemResult]:
     if not items:
         return []
     emails = {item.attributes["email"] for item in items if item.attributes.get("email")}
@@ -308,14 +246,16 @@ def _write(company: Company, items: list[_Item], consent: ConsentContext) -> lis
 
     batch = _Batch()
     for item in items:
-        _apply(item, consent, batch, by_email, by_external_id, suppressed)
+        _apply(item, batch, by_email, by_external_id, suppressed)
 
     changed = [row for pk, row in batch.touched.items() if row.snapshot() != before[pk]]
     # The same insert order in every batch keeps two concurrent batches from deadlocking on each
     # other's half-inserted unique keys.
     batch.new_rows.sort(key=lambda row: (row.email, row.external_id or ""))
     save = _save_postgresql if connection.vendor == "postgresql" else _save_orm
-    save(company, batch, changed, consent, timezone.now())
+    now = timezone.now()
+    save(company, batch, changed, now)
+    _insert_batch_records(company.pk, batch.records, now)
     if batch.unsuppress:
         Suppression.objects.for_company(company).filter(email__in=batch.unsuppress).delete()
 
@@ -329,7 +269,7 @@ def _write(company: Company, items: list[_Item], consent: ConsentContext) -> lis
     return results
 
 
-def _save_orm(company: Company, batch: _Batch, changed: list[_Row], consent: ConsentContext, now) -> None:
+def _save_orm(company: Company, batch: _Batch, changed: list[_Row], now) -> None:
     """The writes through Django's bulk operations: any database (SQLite, the embedded default)."""
     if changed:
         contacts = [
@@ -354,7 +294,16 @@ def _save_orm(company: Company, batch: _Batch, changed: list[_Row], consent: Con
             unique_fields=["contact", "field"],
             update_fields=FIELD_VALUE_COLUMNS,
         )
-    _insert_consent_records(company.pk, [(row.pk, action, None, "") for row, action in batch.records], consent, now)
+
+
+def _insert_batch_records(company_id: int, records: list[tuple["_Row", str, ConsentContext]], now) -> None:
+    """The batch's consent records: one statement per consent they came with (one, unless items
+    carried their own "consent")."""
+    by_consent: dict[ConsentContext, list[tuple[int, str, int | None, str]]] = {}
+    for row, action, consent in records:
+        by_consent.setdefault(consent, []).append((row.pk, action, None, ""))
+    for consent, rows in by_consent.items():
+        _insert_consent_records(company_id, rows, consent, now)
 
 
 def _columns(rows: list, names) -> list[list]:
@@ -377,8 +326,8 @@ def _columns(rows: list, names) -> list[list]:
 # keeps two batches from deadlocking on each other's rows.
 # Columns in UPDATED_COLUMNS order, as _Row takes them.
 _LOOKUP_CONTACTS = """
-SELECT c.id, c.email, c.external_id, c.phone, c.first_name, c.last_name, c.lang, c.source, c.status, c.properties,
-    c.tags, c.erased_at
+SELECT c.id, c.email, c.external_id, c.phone, c.first_name, c.last_name, c.lang, c.source, c.status, c.phone_valid,
+    c.properties, c.tags, c.erased_at
 FROM contacts_contact AS c
 WHERE c.id IN (
     SELECT m.id FROM UNNEST(%b::varchar[]) AS v(email) CROSS JOIN LATERAL (
@@ -398,20 +347,22 @@ _LOOKUP_SUPPRESSIONS = "SELECT email FROM contacts_suppression WHERE company_id 
 _UPDATE_CONTACTS = """
 UPDATE contacts_contact AS c SET email = v.email, external_id = v.external_id, phone = v.phone,
     first_name = v.first_name, last_name = v.last_name, lang = v.lang, source = v.source, status = v.status,
-    properties = v.properties::jsonb, tags = v.tags::jsonb, erased_at = v.erased_at, updated_at = %b
+    phone_valid = v.phone_valid, properties = v.properties::jsonb, tags = v.tags::jsonb, erased_at = v.erased_at,
+    updated_at = %b
 FROM UNNEST(%b::bigint[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[],
-    %b::varchar[], %b::varchar[], %b::text[], %b::text[], %b::timestamptz[])
-    AS v(id, email, external_id, phone, first_name, last_name, lang, source, status, properties, tags, erased_at)
+    %b::varchar[], %b::varchar[], %b::boolean[], %b::text[], %b::text[], %b::timestamptz[])
+    AS v(id, email, external_id, phone, first_name, last_name, lang, source, status, phone_valid, properties, tags,
+    erased_at)
 WHERE c.id = v.id AND c.company_id = %b
 """
 _INSERT_CONTACTS = """
 INSERT INTO contacts_contact (company_id, email, external_id, phone, first_name, last_name, lang, source, status,
-    properties, tags, created_at, updated_at)
-SELECT %b, v.email, v.external_id, v.phone, v.first_name, v.last_name, v.lang, v.source, v.status,
+    phone_valid, properties, tags, created_at, updated_at)
+SELECT %b, v.email, v.external_id, v.phone, v.first_name, v.last_name, v.lang, v.source, v.status, v.phone_valid,
     v.properties::jsonb, v.tags::jsonb, %b, %b
 FROM UNNEST(%b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[],
-    %b::varchar[], %b::text[], %b::text[]) WITH ORDINALITY
-    AS v(email, external_id, phone, first_name, last_name, lang, source, status, properties, tags, n)
+    %b::varchar[], %b::boolean[], %b::text[], %b::text[]) WITH ORDINALITY
+    AS v(email, external_id, phone, first_name, last_name, lang, source, status, phone_valid, properties, tags, n)
 ORDER BY v.n
 RETURNING id
 """
@@ -437,7 +388,7 @@ RETURNING id
 """
 
 
-def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], consent: ConsentContext, now) -> None:
+def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], now) -> None:
     """The same writes as _save_orm in one statement per table: Django's bulk_update builds a CASE
     per row and column, which costs many times what the rows themselves do."""
 
@@ -454,7 +405,7 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], conse
                 [
                     now,
                     [row.pk for row in changed],
-                    *_columns(changed, CONTACT_ATTRIBUTES),
+                    *_columns(changed, CONTACT_COLUMNS),
                     properties(changed),
                     tags(changed),
                     [row.erased_at for row in changed],
@@ -465,7 +416,7 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], conse
             rows = batch.new_rows
             cursor.execute(
                 _INSERT_CONTACTS,
-                [company.pk, now, now, *_columns(rows, CONTACT_ATTRIBUTES), properties(rows), tags(rows)],
+                [company.pk, now, now, *_columns(rows, CONTACT_COLUMNS), properties(rows), tags(rows)],
             )
             # Rows come back in the order inserted, as Django's own bulk_create relies on.
             for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
@@ -480,7 +431,6 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], conse
                     *[[columns[name] for _, _, columns in values] for name in FIELD_VALUE_COLUMNS],
                 ],
             )
-    _insert_consent_records(company.pk, [(row.pk, action, None, "") for row, action in batch.records], consent, now)
 
 
 def _binary_cursor():
@@ -534,7 +484,6 @@ def _in(column: str, values, array_type: str = "varchar[]") -> Q:
 
 def _apply(
     item: _Item,
-    consent: ConsentContext,
     batch: _Batch,
     by_email: dict[str, _Row],
     by_external_id: dict[str, _Row],
@@ -556,11 +505,8 @@ def _apply(
     if created:
         contact = _Row()
         batch.new_rows.append(contact)
-    else:
-        if contact.pk is not None:
-            batch.touched[contact.pk] = contact
-        if contact.erased_at is not None:
-            contact.erased_at = None  # the person came back: a new relationship on the anonymized row
+    elif contact.pk is not None:
+        batch.touched[contact.pk] = contact
 
     for name, value in attributes.items():
         if name == "email":
@@ -573,11 +519,11 @@ def _apply(
     if item.tags:
         contact.tags = merge_tags(contact.tags, item.tags)
 
-    warnings = _apply_status(contact, item.status, consent, batch, suppressed, created=created)
+    warnings = item.warnings + _apply_status(contact, item.status, item.consent, batch, suppressed, created=created)
     for custom_field, columns in item.field_values:
         batch.field_values[(id(contact), custom_field.pk)] = (contact, custom_field, columns)
     if created and contact.status == ContactStatus.SUBSCRIBED:
-        batch.records.append((contact, ConsentAction.SUBSCRIBED))
+        batch.records.append((contact, ConsentAction.SUBSCRIBED, item.consent))
     batch.results.append((item, contact, created, warnings))
 
 
@@ -600,8 +546,8 @@ def _apply_status(
     if change.lift_suppression:
         suppressed.discard(contact.email)
         batch.unsuppress.add(contact.email)
-        batch.records.append((contact, ConsentAction.UNBLACKLISTED))
-    batch.records.extend((contact, action) for action in change.actions)
+        batch.records.append((contact, ConsentAction.UNBLACKLISTED, consent))
+    batch.records.extend((contact, action, consent) for action in change.actions)
     return [change.warning] if change.warning else []
 
 
@@ -647,6 +593,31 @@ def _insert_consent_records(
 # --- Lists ------------------------------------------------------------------------------------
 
 
+def _apply_lists(company: Company, items: list[_Item], results: list[BulkItemResult]) -> None:
+    """The items' `lists`, as services.contact_upsert applies them, a few statements per list: for
+    each list, its runs of the same action and consent (in item order) go together."""
+    entries: dict[int, list[tuple[str, ConsentContext, BulkItemResult]]] = {}
+    lists: dict[int, ContactList] = {}
+    for item in items:
+        result = results[item.index]
+        if result.status == "error":
+            continue
+        for contact_list, list_action in item.lists:
+            lists[contact_list.pk] = contact_list
+            entries.setdefault(contact_list.pk, []).append((list_action, item.consent, result))
+    for list_id, ops in entries.items():
+        contact_list = lists[list_id]
+        for (list_action, consent), run in groupby(ops, key=lambda op: op[:2]):
+            run_results = [result for _, _, result in run]
+            contact_ids = [result.contact_id for result in run_results]
+            if list_action == "unsubscribe":
+                contacts_bulk_list_unsubscribe(contact_list=contact_list, contact_ids=contact_ids, consent=consent)
+                continue
+            warnings = contacts_bulk_list_subscribe(contact_list=contact_list, contact_ids=contact_ids, consent=consent)
+            for result in run_results:
+                result.warnings = result.warnings + warnings.get(result.contact_id, [])
+
+
 def contacts_bulk_list_subscribe(
     *, contact_list: ContactList, contact_ids: Iterable[int], consent: ConsentContext = NO_CONSENT
 ) -> dict[int, list[str]]:
@@ -657,6 +628,7 @@ def contacts_bulk_list_subscribe(
     """
     company_id = contact_list.company_id
     contacts = Contact.objects.for_company(company_id).filter(_in("id", set(contact_ids), "bigint[]"))
+    contacts = contacts.filter(erased_at__isnull=True)  # an erased contact is unknown, never a member again
     contact_ids = sorted(contacts.order_by().values_list("pk", flat=True))
     if not contact_ids:
         return {}
@@ -700,6 +672,22 @@ def contacts_bulk_list_subscribe(
     if pending and (new_ids or rejoined_ids):
         services._enqueue_confirmation()  # one task sends them all
     return warnings
+
+
+def contacts_bulk_list_unsubscribe(
+    *, contact_list: ContactList, contact_ids: Iterable[int], consent: ConsentContext = NO_CONSENT
+) -> None:
+    """services.list_unsubscribe for many contacts: members leave the list (the membership stays,
+    unsubscribed, with a consent record); contacts that are not members are left alone."""
+    memberships = ListMembership.objects.filter(contact_list=contact_list).exclude(status=MembershipStatus.UNSUBSCRIBED)
+    memberships = memberships.filter(_in("contact_id", set(contact_ids), "bigint[]"))
+    leaving = sorted(memberships.values_list("contact_id", flat=True))
+    if not leaving:
+        return
+    now = timezone.now()
+    memberships.update(status=MembershipStatus.UNSUBSCRIBED, unsubscribed_at=now)
+    records = [(contact_id, ConsentAction.UNSUBSCRIBED, contact_list.pk, "") for contact_id in leaving]
+    _insert_consent_records(contact_list.company_id, records, consent, now)
 
 
 def _insert_memberships(contact_list: ContactList, contact_ids: list[int], status: str, now) -> list[int]:

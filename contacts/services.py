@@ -2,19 +2,28 @@
 it only touches rows of the company it is given (or of the contact's company)."""
 
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
 
-import phonenumbers
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 
 from salloq.core.models import Company
+from salloq.core.numbers import NUMBER_LIMIT, NumberError, parse_decimal
 from salloq.core.validators import require_header_safe
 
+from .contact_input import (
+    CLEARED,
+    CONTACT_ATTRIBUTES,
+    NEEDS_IDENTIFIER,
+    NUL_MESSAGE,
+    CompanyRefs,
+    ContactInput,
+    clean_contact_input,
+    clean_tags,
+    coerce_field_value,
+    normalize_email,
+    normalize_phone,
+)
 from .models import (
     ConsentAction,
     ConsentRecord,
@@ -31,17 +40,12 @@ from .models import (
 )
 from .tags import merge_tags
 
-# Numbers go to numeric(30, 6) columns: 24 integer digits, but SQLite keeps them as doubles, whose
-# rounding pushes values near 10^24 past the column (InvalidOperation). One digit less is safe.
-NUMBER_LIMIT = Decimal(10) ** 23
+__all__ = ["NUMBER_LIMIT", "NUL_MESSAGE", "coerce_field_value", "normalize_email", "normalize_phone"]
 
-NUL_MESSAGE = "Null characters are not allowed."
-
+# The contact's columns an input sets (phone_valid goes with phone).
+CONTACT_COLUMNS = (*CONTACT_ATTRIBUTES, "phone_valid")
 # Errors that are only a clash with another row's unique value carry code "unique": the API answers 409.
 CONFLICT_MESSAGE = "Another contact of this company already has this email or external_id."
-
-# Attributes an upsert may set directly on the contact row.
-CONTACT_ATTRIBUTES = ("email", "external_id", "phone", "first_name", "last_name", "lang", "source", "status")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,19 @@ class ConsentContext:
 NO_CONSENT = ConsentContext()
 
 
+def consent_with(base: ConsentContext, given: dict | None) -> ConsentContext:
+    """`base` (where the request came from), or the fresh consent a write carries (its "consent":
+    source, ip, user_agent; what it leaves out comes from `base`)."""
+    if given is None:
+        return base
+    return ConsentContext(
+        source=given.get("source") or base.source or "api",
+        ip_address=given.get("ip") or base.ip_address,
+        user_agent=given.get("user_agent") or base.user_agent,
+        fresh=True,
+    )
+
+
 @dataclass
 class UpsertResult:
     contact: Contact
@@ -68,56 +85,15 @@ class UpsertResult:
     warnings: list[str] = field(default_factory=list)
 
 
-# --- Normalization ------------------------------------------------------------------
-
-
-def normalize_email(raw: str) -> str:
-    email = (raw or "").strip().lower()
-    if not email:
-        return ""
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"email": f"'{raw}' is not a valid email address."}) from None
-    return email
-
-
-def normalize_phone(raw: str, default_region: str | None = None) -> str:
-    """E.164 (+33612345678). Accepts the 00 international prefix (Splio) and national numbers
-    when a default region is given. Numbers that cannot exist are rejected."""
-    text = (raw or "").strip()
-    if not text:
-        return ""
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException:
-        raise ValidationError(
-            {"phone": f"'{raw}' is not a phone number; use the international form, e.g. +33612345678."}
-        ) from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationError({"phone": f"'{raw}' is not a valid phone number."})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def normalize_tags(tags) -> list[str]:
-    if tags is None:
-        return []
-    if not isinstance(tags, list | tuple) or not all(isinstance(tag, str) for tag in tags):
-        raise ValidationError({"tags": "Tags must be a list of strings."})
-    cleaned = []
-    for tag in tags:
-        tag = tag.strip()
-        if not tag:
-            continue
-        if "\x00" in tag:
-            raise ValidationError({"tags": NUL_MESSAGE})
-        if len(tag) > 100:
-            raise ValidationError({"tags": f"Tag '{tag[:20]}…' is longer than 100 characters."})
-        if tag not in cleaned:
-            cleaned.append(tag)
-    return cleaned
+    return [] if tags is None else clean_tags(tags)
+
+
+def _cleaned(company_id: int, data: dict | ContactInput, *, partial: bool = False) -> ContactInput:
+    """What callers hand in: input already cleaned (the API's serializers), or raw (the dashboard)."""
+    if isinstance(data, ContactInput):
+        return data
+    return clean_contact_input(data, CompanyRefs(company_id), partial=partial)
 
 
 # --- Contacts -------------------------------------------------------------------------
@@ -125,8 +101,9 @@ def normalize_tags(tags) -> list[str]:
 
 def _find_contact(company: Company, *, email: str, external_id: str | None) -> Contact | None:
     """The contact an upsert updates, locked until the caller's transaction ends: its properties and
-    tags are merged in Python, and a concurrent upsert must read the merged row, not overwrite it."""
-    contacts = Contact.objects.for_company(company).select_for_update(no_key=True)
+    tags are merged in Python, and a concurrent upsert must read the merged row, not overwrite it.
+    An erased contact is never found: the person coming back is a new contact."""
+    contacts = Contact.objects.for_company(company).filter(erased_at__isnull=True).select_for_update(no_key=True)
     if external_id:
         found = contacts.filter(external_id=external_id).first()
         if found is not None:
@@ -136,116 +113,79 @@ def _find_contact(company: Company, *, email: str, external_id: str | None) -> C
     return None
 
 
-_MAX_LENGTHS = {name: Contact._meta.get_field(name).max_length for name in CONTACT_ATTRIBUTES}
-
-
-def _clean_attributes(data: dict) -> dict:
-    cleaned = {}
-    for name in CONTACT_ATTRIBUTES:
-        if name not in data:
-            continue
-        value = data[name]
-        # Anything but text (ints for an external_id) would fail deep in the save as a 500.
-        if value is not None and not isinstance(value, str) and not (name == "external_id" and type(value) is int):
-            raise ValidationError({name: "Must be a string."})
-        if isinstance(value, str) and "\x00" in value:  # PostgreSQL refuses NUL in text (a 500)
-            raise ValidationError({name: NUL_MESSAGE})
-        if name == "email":
-            value = normalize_email(value or "")
-        elif name == "phone":
-            value = normalize_phone(value or "")
-        elif name == "external_id":
-            value = (str(value).strip() or None) if value is not None else None
-        elif name == "status":
-            if value not in ContactStatus.values:
-                raise ValidationError({"status": f"Unknown status '{value}'; use {', '.join(ContactStatus.values)}."})
-        else:
-            value = (value or "").strip()
-        max_length = _MAX_LENGTHS[name]
-        if value and len(value) > max_length:  # PostgreSQL would refuse the row as a whole (a 500)
-            raise ValidationError({name: f"Ensure this value has at most {max_length} characters."})
-        cleaned[name] = value
-    return cleaned
-
-
 def is_suppressed(company: Company, email: str) -> bool:
     return bool(email) and Suppression.objects.for_company(company).filter(email=email).exists()
 
 
 @transaction.atomic
-def contact_upsert(*, company: Company, data: dict, consent: ConsentContext = NO_CONSENT) -> UpsertResult:
+def contact_upsert(
+    *, company: Company, data: dict | ContactInput, consent: ConsentContext = NO_CONSENT
+) -> UpsertResult:
     """Create or update a contact found by `external_id`, else by `email` (seed 000 upsert).
 
     Tags and properties are merged into what the contact has; custom `fields` and attributes
-    given replace the stored ones. An unsubscribed, bounced or blacklisted contact keeps that
-    status unless `consent.fresh` says they just opted in again.
+    given replace the stored ones; `lists` are joined or left. An unsubscribed, bounced or
+    blacklisted contact keeps that status unless `consent.fresh` says they just opted in again.
     """
-    attributes = _clean_attributes(data)
-    if not attributes.get("email") and not attributes.get("external_id") and not attributes.get("phone"):
-        raise ValidationError({"email": "A contact needs an email, an external_id or a phone."})
-    tags = normalize_tags(data.get("tags"))
-    properties = data.get("properties")
-    if properties is not None and not isinstance(properties, dict):
-        raise ValidationError({"properties": "Properties must be an object of keys and values."})
-
+    cleaned = _cleaned(company.pk, data)
+    attributes = dict(cleaned.attributes)
     contact = _find_contact(company, email=attributes.get("email", ""), external_id=attributes.get("external_id"))
     created = contact is None
-    warnings: list[str] = []
+    warnings = list(cleaned.warnings)
     if created:
         contact = Contact(company=company, status=ContactStatus.SUBSCRIBED)
-    elif contact.erased_at is not None:
-        contact.erased_at = None  # the person came back: a new relationship on the anonymized row
 
     requested_status = attributes.pop("status", None)
     for name, value in attributes.items():
         setattr(contact, name, value)
-    if properties:
-        contact.properties = {**(contact.properties or {}), **properties}
-    contact.tags = merge_tags(contact.tags, tags)
+    if cleaned.properties:
+        contact.properties = {**(contact.properties or {}), **cleaned.properties}
+    if cleaned.tags:
+        contact.tags = merge_tags(contact.tags, cleaned.tags)
 
     warnings += _apply_status(contact, requested_status, consent, created=created)
     try:
         with transaction.atomic():
             contact.save()
     except IntegrityError:
-        raise ValidationError(
-            {"email": ValidationError(CONFLICT_MESSAGE, code="unique")}
-        ) from None
+        raise ValidationError({"email": ValidationError(CONFLICT_MESSAGE, code="unique")}) from None
 
-    if data.get("fields") is not None:
-        contact_set_fields(contact=contact, values=data["fields"])
+    if cleaned.field_values:
+        _save_field_values(contact, cleaned.field_values)
     if created:
         _record(contact, ConsentAction.SUBSCRIBED if contact.status == ContactStatus.SUBSCRIBED else None, consent)
+    warnings += _apply_lists(contact, cleaned.lists, consent)
     return UpsertResult(contact=contact, created=created, warnings=warnings)
 
 
 @transaction.atomic
 def contact_update(
-    *, contact: Contact, data: dict, consent: ConsentContext = NO_CONSENT, replace: bool = False
+    *, contact: Contact, data: dict | ContactInput, consent: ConsentContext = NO_CONSENT, replace: bool = False
 ) -> list[str]:
     """Change one known contact (PUT/PATCH by id); returns warnings.
 
     `replace` (PUT) clears the attributes and properties `data` leaves out and sets the tags to
     exactly those given; otherwise (PATCH) only what is given changes, properties are merged and
     tags, when given, replace the contact's. Status changes follow the upsert's consent rules.
+    An erased contact is gone: it cannot be changed (its row only keeps activity countable).
     """
-    if replace:
-        cleared = {name: None for name in CONTACT_ATTRIBUTES if name != "status"}
-        data = {**cleared, "properties": {}, "tags": [], **data}
-    attributes = _clean_attributes(data)
-    tags = normalize_tags(data["tags"]) if data.get("tags") is not None else None
-    properties = data.get("properties")
-    if properties is not None and not isinstance(properties, dict):
-        raise ValidationError({"properties": "Properties must be an object of keys and values."})
-
+    cleaned = _cleaned(contact.company_id, data, partial=not replace)
     # The change applies to the row as stored now, locked, not as the caller loaded it: the save
     # writes every column, and a concurrent upsert's merged properties and tags must stay.
     contact.refresh_from_db(from_queryset=Contact.objects.select_for_update(no_key=True))
+    if contact.erased_at is not None:
+        raise ValidationError({"contact": "This contact was erased; there is nothing left to change."})
+    attributes = dict(cleaned.attributes)
+    if replace:
+        cleared = {"first_name": "", "last_name": "", "lang": "", "source": ""}
+        for name in ("email", "external_id", "phone"):
+            cleared.update(CLEARED[name])
+        attributes = {**cleared, **attributes}
     requested_status = attributes.pop("status", None)
     for name, value in attributes.items():
         setattr(contact, name, value)
     if not contact.email and not contact.external_id and not contact.phone:
-        raise ValidationError({"email": "A contact needs an email, an external_id or a phone."})
+        raise ValidationError({"email": NEEDS_IDENTIFIER})
     others = Contact.objects.for_company(contact.company_id).exclude(pk=contact.pk)
     if contact.email and others.filter(email=contact.email).exists():
         raise ValidationError(
@@ -254,22 +194,33 @@ def contact_update(
     if contact.external_id and others.filter(external_id=contact.external_id).exists():
         taken = "Another contact of this company already has this external_id."
         raise ValidationError({"external_id": ValidationError(taken, code="unique")})
-    if properties is not None:
-        contact.properties = properties if replace else {**(contact.properties or {}), **properties}
-    if tags is not None:
-        contact.tags = tags
-    contact.erased_at = None  # data given again for an erased row starts a new relationship
+    if replace:
+        contact.properties = cleaned.properties or {}
+        contact.tags = cleaned.tags or []
+    else:
+        if cleaned.properties is not None:
+            contact.properties = {**(contact.properties or {}), **cleaned.properties}
+        if cleaned.tags is not None:
+            contact.tags = cleaned.tags
 
-    warnings = _apply_status(contact, requested_status, consent, created=False)
+    warnings = list(cleaned.warnings) + _apply_status(contact, requested_status, consent, created=False)
     try:
         with transaction.atomic():
             contact.save()
     except IntegrityError:  # a concurrent write took the email or external_id since the check above
-        raise ValidationError(
-            {"email": ValidationError(CONFLICT_MESSAGE, code="unique")}
-        ) from None
-    if data.get("fields") is not None:
-        contact_set_fields(contact=contact, values=data["fields"])
+        raise ValidationError({"email": ValidationError(CONFLICT_MESSAGE, code="unique")}) from None
+    if cleaned.field_values:
+        _save_field_values(contact, cleaned.field_values)
+    return warnings + _apply_lists(contact, cleaned.lists, consent)
+
+
+def _apply_lists(contact: Contact, lists: list[tuple[ContactList, str]], consent: ConsentContext) -> list[str]:
+    warnings: list[str] = []
+    for contact_list, list_action in lists:
+        if list_action == "unsubscribe":
+            list_unsubscribe(contact=contact, contact_list=contact_list, consent=consent)
+        else:
+            warnings += list_subscribe(contact=contact, contact_list=contact_list, consent=consent)[1]
     return warnings
 
 
@@ -382,74 +333,14 @@ def custom_field_create(*, company: Company, name: str, field_type: str, choices
     )
 
 
-def coerce_field_value(custom_field: CustomField, raw) -> dict:
-    """The typed column values for `raw` under the field's type; a ValidationError names the field."""
-    columns = {"text_value": None, "number_value": None, "date_value": None, "bool_value": None}
-    if raw is None or raw == "":
-        return columns
-    label = f"fields.{custom_field.name}"
-    kind = custom_field.field_type
-    if kind == FieldType.NUMBER:
-        try:
-            value = Decimal(str(raw).strip())
-        except InvalidOperation:
-            raise ValidationError({label: f"'{raw}' is not a number."}) from None
-        if not value.is_finite() or abs(value) >= NUMBER_LIMIT:
-            raise ValidationError({label: f"'{raw}' is out of range."})
-        columns["number_value"] = value
-    elif kind == FieldType.DATE:
-        try:
-            value = raw if isinstance(raw, date) else parse_date(str(raw).strip()[:10]) if str(raw).strip() else None
-        except ValueError:  # well formed but no such day, e.g. 2024-02-30
-            value = None
-        if value is None:
-            raise ValidationError({label: f"'{raw}' is not a date (YYYY-MM-DD)."})
-        columns["date_value"] = value
-    elif kind == FieldType.BOOLEAN:
-        if isinstance(raw, bool):
-            columns["bool_value"] = raw
-        elif str(raw).strip().lower() in {"1", "true", "yes", "y", "on"}:
-            columns["bool_value"] = True
-        elif str(raw).strip().lower() in {"0", "false", "no", "n", "off"}:
-            columns["bool_value"] = False
-        else:
-            raise ValidationError({label: f"'{raw}' is not yes/no (true/false, 1/0)."})
-    elif "\x00" in str(raw):
-        raise ValidationError({label: NUL_MESSAGE})
-    elif kind == FieldType.CHOICE:
-        if str(raw) not in custom_field.choices:
-            raise ValidationError({label: f"'{raw}' is not one of: {', '.join(custom_field.choices)}."})
-        columns["text_value"] = str(raw)
-    else:
-        columns["text_value"] = str(raw)
-    return columns
-
-
-def _field_items(values) -> list[tuple[dict, object]]:
-    """Accept Splio's list form [{"id"|"name", "value"}] and a plain {"name": value} object."""
-    if isinstance(values, dict):
-        return [({"name": name}, value) for name, value in values.items()]
-    if isinstance(values, list):
-        items = []
-        for index, item in enumerate(values):
-            if not isinstance(item, dict) or ("id" not in item and "name" not in item) or "value" not in item:
-                raise ValidationError({f"fields[{index}]": "Each field needs an 'id' or a 'name', and a 'value'."})
-            items.append(({k: item[k] for k in ("id", "name") if k in item}, item["value"]))
-        return items
-    raise ValidationError({"fields": "Fields must be an object or a list of {id|name, value}."})
-
-
 def contact_set_fields(*, contact: Contact, values) -> None:
-    fields = list(CustomField.objects.for_company(contact.company_id))
-    by_id = {str(f.pk): f for f in fields}
-    by_name = {f.name: f for f in fields}
-    rows = []
-    for ref, raw in _field_items(values):
-        custom_field = by_id.get(str(ref["id"])) if "id" in ref else by_name.get(ref.get("name"))
-        if custom_field is None:
-            raise ValidationError({"fields": f"No custom field {ref}. Define it first (GET /api/fields)."})
-        rows.append((custom_field, coerce_field_value(custom_field, raw)))
-    for custom_field, columns in rows:
+    """Set custom field values given as a write's `fields` (name to value, or Splio's list form)."""
+    cleaned = clean_contact_input({"fields": values}, CompanyRefs(contact.company_id), partial=True)
+    _save_field_values(contact, cleaned.field_values or [])
+
+
+def _save_field_values(contact: Contact, values: list[tuple[CustomField, dict]]) -> None:
+    for custom_field, columns in values:
         CustomFieldValue.objects.update_or_create(contact=contact, field=custom_field, defaults=columns)
 
 
@@ -470,11 +361,9 @@ def key_information_upsert(
                 raise ValidationError({label: "The name is longer than 255 characters."})
             if kind == "numeric":
                 try:
-                    value = Decimal(str(item["value"]))
-                except InvalidOperation:
-                    raise ValidationError({label: f"'{item['value']}' is not a number."}) from None
-                if not value.is_finite() or abs(value) >= NUMBER_LIMIT:
-                    raise ValidationError({label: f"'{item['value']}' is out of range."})
+                    value = parse_decimal(item["value"])
+                except NumberError as exc:
+                    raise ValidationError({label: f"The value {exc}."}) from None
                 entries[name] = {"numeric_value": value, "text_value": None}
             else:
                 value = str(item["value"])
@@ -677,7 +566,9 @@ def suppression_remove(*, company: Company, email: str, consent: ConsentContext 
 @transaction.atomic
 def contact_erase(*, contact: Contact) -> Contact:
     """Erase personal data (Splio DELETE semantics): attributes, tags, fields, key information and
-    list memberships go; the row stays, anonymized, so events and orders stay countable."""
+    list memberships go; the row stays, anonymized, so events and orders stay countable. From then
+    on the contact is unknown: it is never found, changed or revived (the person coming back with
+    the same address is a new contact), and its unsubscribe and preference links are dead."""
     CustomFieldValue.objects.filter(contact=contact).delete()
     KeyInformation.objects.filter(contact=contact).delete()
     ListMembership.objects.filter(contact=contact).delete()
@@ -685,6 +576,7 @@ def contact_erase(*, contact: Contact) -> Contact:
     contact.email = ""
     contact.external_id = None
     contact.phone = ""
+    contact.phone_valid = True
     contact.first_name = contact.last_name = ""
     contact.lang = contact.source = ""
     contact.properties = {}

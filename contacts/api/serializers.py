@@ -5,7 +5,6 @@ database can store (lengths, no NUL characters, finite numbers), so bad input is
 field, never a 500 or a silently mangled row.
 """
 
-import math
 from datetime import date
 from decimal import Decimal
 
@@ -15,6 +14,23 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contacts import services
+from contacts.contact_input import (
+    IDENTIFIERS,
+    MAX_FIELD_VALUES,
+    MAX_ID,
+    MAX_JSON_DEPTH,
+    MAX_LENGTHS,
+    MAX_LISTS,
+    MAX_PROPERTIES_CHARACTERS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    NEEDS_IDENTIFIER,
+    PHONE_MAX_LENGTH,
+    CompanyRefs,
+    ContactInput,
+    clean_consent,
+    clean_contact_input,
+)
 from contacts.models import (
     ConsentRecord,
     Contact,
@@ -28,6 +44,7 @@ from contacts.models import (
     Suppression,
 )
 from events.models import Event
+from salloq.core.numbers import NumberError, parse_decimal
 from salloq.core.validators import validate_header_safe
 
 # PostgreSQL cannot store NUL in text or JSON; the schema says so, so clients and fuzzers know.
@@ -37,8 +54,6 @@ TEXT = "^[^\\u0000]+$"
 # What str.strip() removes, spelled out: "\\s" means other things in other regex dialects.
 SPACE = "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
-MAX_ID = 2**63 - 1  # BigAutoField
-MAX_JSON_DEPTH = 20
 NUMBER_LIMIT = int(services.NUMBER_LIMIT)  # key information and custom number values stay below it
 
 
@@ -90,7 +105,6 @@ class HeaderNameField(NonBlankCharField):
     default_validators = [validate_header_safe]
 
 
-
 @extend_schema_field({"type": "string", "format": "email"})
 class NormalizedEmailField(StrictCharField):
     """Normalized like every other entry point: trimmed, lower-case, validated."""
@@ -125,21 +139,17 @@ class LookupEmailField(StrictCharField):
     {
         "type": "string",
         "pattern": TEXT,
+        "maxLength": PHONE_MAX_LENGTH,
         "example": "+33612345678",
-        "description": "International form (+ or 00 prefix); stored as E.164. A number that cannot exist is a 400.",
+        "description": (
+            "International form (+ or 00 prefix); stored as E.164. A number that is not valid (e.g. "
+            '"555-0123") is kept as given with `phone_valid` false (never used for SMS), and the answer\'s '
+            "`warnings` says so."
+        ),
     }
 )
 class PhoneField(StrictCharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 40)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        try:
-            return services.normalize_phone(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["phone"]) from None
+    """Documents the phone; contact_input.clean_contact_input judges it."""
 
 
 @extend_schema_field({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})
@@ -176,33 +186,17 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictNumberField(serializers.FloatField):
-    """A JSON number, kept exact as a Decimal (the JSON text 0.1 stays 0.1)."""
+    """A JSON number, kept exact as a Decimal (the JSON text 0.1 stays 0.1), bounded by parse_decimal."""
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
-        if isinstance(data, float) and not math.isfinite(data):
-            self.fail("invalid")
-        return Decimal(str(data))  # a float's shortest repr is the number the JSON text said
-
-
-def _check_json(value, label: str, depth: int = 0) -> None:
-    """What a JSON column can store: no NUL characters, finite numbers, sane nesting."""
-    if depth > MAX_JSON_DEPTH:
-        raise serializers.ValidationError(f"{label} is nested more than {MAX_JSON_DEPTH} levels deep.")
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise serializers.ValidationError(f"{label} contains a NUL character.")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise serializers.ValidationError(f"{label} is not a finite number.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_json(key, f"{label}.{key!s:.40}", depth + 1)
-            _check_json(item, f"{label}.{key!s:.40}", depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json(item, f"{label}[{index}]", depth + 1)
+        try:
+            value = parse_decimal(data)  # a float's shortest repr is the number the JSON text said
+        except NumberError as exc:
+            raise serializers.ValidationError(f"The value {exc}.") from None
+        self.run_validators(value)
+        return value
 
 
 @extend_schema_field(
@@ -210,16 +204,14 @@ def _check_json(value, label: str, depth: int = 0) -> None:
         "type": "object",
         "additionalProperties": {},
         "description": (
-            "Free key/value data (any JSON values, without NUL characters). An upsert merges it into "
-            "the stored properties."
+            f"Free key/value data (any JSON values, without NUL characters, nested at most {MAX_JSON_DEPTH} "
+            f"levels, at most {MAX_PROPERTIES_CHARACTERS} characters as JSON). An upsert merges it into the "
+            "stored properties."
         ),
     }
 )
 class PropertiesField(serializers.DictField):
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        _check_json(value, "properties")
-        return value
+    """Documents the properties; contact_input.clean_contact_input judges them."""
 
 
 FIELD_VALUE_SCHEMA = {
@@ -236,14 +228,14 @@ FIELD_VALUE_SCHEMA = {
             'type is a 400 naming `fields.<name>`; null or "" clears it.'
         ),
         "anyOf": [
-            {"type": "object", "additionalProperties": FIELD_VALUE_SCHEMA},
+            {"type": "object", "additionalProperties": FIELD_VALUE_SCHEMA, "maxProperties": MAX_FIELD_VALUES},
             {
                 "type": "array",
-                "maxItems": 200,
+                "maxItems": MAX_FIELD_VALUES,
                 "items": {
                     "type": "object",
                     "properties": {
-                        "id": {"type": "integer", "minimum": 1},
+                        "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                         "name": {"type": "string", "pattern": NO_NUL, "maxLength": 100},
                         "value": FIELD_VALUE_SCHEMA,
                     },
@@ -254,28 +246,7 @@ FIELD_VALUE_SCHEMA = {
     }
 )
 class CustomFieldsInputField(serializers.Field):
-    """Checked for shape and storable values here; names and types are checked by services.contact_set_fields."""
-
-    default_error_messages = {
-        "invalid": "Fields must be an object of name to value, or a list of id or name and value."
-    }
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            values = data.values()
-        elif isinstance(data, list):
-            if len(data) > 200:
-                raise serializers.ValidationError("At most 200 field values at once.")
-            if not all(isinstance(item, dict) for item in data):
-                self.fail("invalid")
-            values = [item.get("value") for item in data]
-        else:
-            self.fail("invalid")
-        for value in values:
-            if isinstance(value, dict | list):
-                raise serializers.ValidationError("A field value is a text, a number, true/false or null.")
-        _check_json(data, "fields")
-        return data
+    """Documents custom field values; contact_input.clean_contact_input judges them."""
 
 
 # --- Contacts: output -------------------------------------------------------------------------
@@ -314,6 +285,10 @@ class ContactMembershipSerializer(serializers.ModelSerializer):
 
 class ContactSerializer(serializers.ModelSerializer):
     contact_id = serializers.IntegerField(source="id", read_only=True)
+    phone_valid = serializers.BooleanField(
+        read_only=True,
+        help_text="False when the phone is kept as given because it is not a valid number: it is not used for SMS.",
+    )
     tags = serializers.SerializerMethodField()
     properties = serializers.DictField(read_only=True)
     lists = ContactMembershipSerializer(source="list_memberships", many=True, read_only=True)
@@ -325,6 +300,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "email",
             "external_id",
             "phone",
+            "phone_valid",
             "first_name",
             "last_name",
             "lang",
@@ -417,7 +393,14 @@ class ListRefSerializer(AnyOfRequiredSerializer):
 
 class ConsentInputSerializer(serializers.Serializer):
     """Sent with a write when the contact has just given consent (a signup form): it is recorded,
-    and it allows re-subscribing a contact who unsubscribed or was blacklisted."""
+    and it allows re-subscribing a contact who unsubscribed or was blacklisted. The fields document
+    it; contact_input.clean_consent judges it, as it does a contact write's own "consent"."""
+
+    def to_internal_value(self, data) -> dict:
+        try:
+            return clean_consent(data, label="")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(service_error_details(exc)) from None
 
     source = StrictCharField(max_length=100, required=False, allow_blank=True, help_text="e.g. 'checkout form'")
     ip = IPField(required=False, allow_null=True, help_text="The contact's IP address.")
@@ -425,56 +408,65 @@ class ConsentInputSerializer(serializers.Serializer):
 
 
 class ContactInputSerializer(AnyOfRequiredSerializer):
-    """POST /api/contacts (upsert) and PUT /api/contacts/{id}."""
+    """POST /api/contacts (upsert) and PUT /api/contacts/{id}.
 
-    any_of_required = ("email", "external_id", "phone")
-    any_of_message = "A contact needs an email, an external_id or a phone."
+    The declared fields describe the body for the schema. Validation is
+    contact_input.clean_contact_input, the one every contact write goes through (bulk items, CSV
+    import rows, the dashboard): validated_data is its ContactInput. The context carries the
+    request's `refs` (contact_input.CompanyRefs), or the `company_id` to make them from.
+    """
+
+    any_of_required = IDENTIFIERS
+    any_of_message = NEEDS_IDENTIFIER
+    partial_input = False
 
     email = NormalizedEmailField(required=False)
-    external_id = NonBlankCharField(max_length=255, required=False)
+    external_id = NonBlankCharField(max_length=MAX_LENGTHS["external_id"], required=False)
     phone = PhoneField(required=False, allow_blank=True)
-    first_name = StrictCharField(max_length=150, required=False, allow_blank=True)
-    last_name = StrictCharField(max_length=150, required=False, allow_blank=True)
-    lang = StrictCharField(max_length=10, required=False, allow_blank=True, help_text="ISO 639-1 or BCP 47")
-    source = StrictCharField(max_length=100, required=False, allow_blank=True)
-    status = serializers.ChoiceField(choices=ContactStatus.choices, required=False)
-    tags = serializers.ListField(
-        child=StrictCharField(max_length=100, allow_blank=True), required=False, max_length=200
+    first_name = StrictCharField(max_length=MAX_LENGTHS["first_name"], required=False, allow_blank=True)
+    last_name = StrictCharField(max_length=MAX_LENGTHS["last_name"], required=False, allow_blank=True)
+    lang = StrictCharField(
+        max_length=MAX_LENGTHS["lang"], required=False, allow_blank=True, help_text="ISO 639-1 or BCP 47"
     )
-    properties = PropertiesField(required=False)
-    lists = ListRefSerializer(many=True, required=False, max_length=100)
-    consent = ConsentInputSerializer(required=False)
+    source = StrictCharField(max_length=MAX_LENGTHS["source"], required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=ContactStatus.choices, required=False)
+    # Null for tags, properties, lists, consent or fields means "not given", as leaving them out does.
+    tags = serializers.ListField(
+        child=StrictCharField(max_length=MAX_TAG_LENGTH, allow_blank=True),
+        required=False,
+        allow_null=True,
+        max_length=MAX_TAGS,
+    )
+    properties = PropertiesField(required=False, allow_null=True)
+    lists = ListRefSerializer(many=True, required=False, allow_null=True, max_length=MAX_LISTS)
+    consent = ConsentInputSerializer(required=False, allow_null=True)
 
     def get_fields(self):
         declared = super().get_fields()
-        declared["fields"] = CustomFieldsInputField(required=False)  # see ContactSerializer.get_fields
+        declared["fields"] = CustomFieldsInputField(required=False, allow_null=True)  # see ContactSerializer
         return declared
 
+    def to_internal_value(self, data) -> ContactInput:
+        refs = self.context.get("refs") or CompanyRefs(self.context["company_id"])
+        try:
+            return clean_contact_input(data, refs, partial=self.partial_input)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(service_error_details(exc)) from None
+
     def validate(self, attrs):
-        attrs = super().validate(attrs)
-        company_id = self.context["company_id"]
-        errors = {}
-        resolved = []
-        for index, ref in enumerate(attrs.get("lists", [])):
-            lists = ContactList.objects.for_company(company_id)
-            found = lists.filter(pk=ref["id"]).first() if "id" in ref else lists.filter(name=ref["name"]).first()
-            if found is None:
-                what = f"id {ref['id']}" if "id" in ref else f"name '{ref['name']}'"
-                errors[f"lists[{index}]"] = [f"No list with {what}. See GET /api/lists."]
-            resolved.append((found, ref["action"]))
-        if errors:
-            raise serializers.ValidationError(errors)
-        attrs["lists"] = resolved
-        return attrs
+        return attrs  # clean_contact_input checked everything, the identifiers included
 
 
 class ContactPatchSerializer(ContactInputSerializer):
-    """PATCH /api/contacts/{id}: only what is given changes; null clears an identifier."""
+    """PATCH /api/contacts/{id}: only what is given changes; null (or "") clears an identifier."""
 
     any_of_required = ()
+    partial_input = True
 
     email = NormalizedEmailField(required=False, allow_null=True)
-    external_id = NonBlankCharField(max_length=255, required=False, allow_null=True)
+    external_id = StrictCharField(
+        max_length=MAX_LENGTHS["external_id"], required=False, allow_null=True, allow_blank=True
+    )
     phone = PhoneField(required=False, allow_blank=True, allow_null=True)
 
 
@@ -484,13 +476,16 @@ class ContactPatchSerializer(ContactInputSerializer):
 class BulkItemsField(serializers.ListField):
     """The bulk request's list of contacts: each item must be an object; what is in it is for
     contacts_bulk_upsert to judge, item by item. (DRF's DictField child ran a field per key of
-    every item to check nothing: a tenth of the endpoint's time.) `child` stays, for the schema."""
+    every item to check nothing: a tenth of the endpoint's time.) `child` stays, for the schema.
+    An item the API's parser refused (context "item_errors", by index) reads as None: it gets
+    its own error result."""
 
     def run_child_validation(self, data):
+        refused = self.parent.context.get("item_errors") or {}
         errors = {
             index: [f'Expected an object of contact attributes but got type "{type(item).__name__}".']
             for index, item in enumerate(data)
-            if not isinstance(item, dict)
+            if not isinstance(item, dict) and index not in refused
         }
         if errors:
             raise serializers.ValidationError(errors)

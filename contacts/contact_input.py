@@ -1,0 +1,497 @@
+"""The one validation of a contact write, whatever it comes through: POST /api/contacts, PUT and PATCH
+/api/contacts/{id}, every item of POST /api/contacts/bulk, every row of a CSV import and the
+dashboard's forms. Each entry point hands its raw input to `clean_contact_input` and applies what it
+returns, so a value one of them takes and another refuses (or stores differently) cannot exist.
+
+Every field at fault is reported, each under its own key ("email", "tags", "fields.<name>",
+"lists[2]", "consent.ip"), in one ValidationError. An optional value that cannot be normalized
+(a phone such as the API document's own "+1-555-0123") never loses the record: it is kept as given,
+marked unusable for SMS, and reported in `warnings` (SALESmanago's "gracefully accept, warn").
+
+Plain Python rather than a DRF serializer: it runs for each of a bulk request's 1000 items, and
+DRF's field machinery cost ten times what the checks themselves do (about 90 against 9 µs an
+item), which the bulk endpoint's throughput target (bench/README.md) cannot afford.
+"""
+
+import ipaddress
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.dateparse import parse_date
+
+from salloq.core.numbers import NumberError, parse_decimal
+
+from .models import Contact, ContactList, ContactStatus, CustomField, FieldType
+
+# The limits every entry point shares; the API schema states the same numbers.
+MAX_TAGS = 200
+MAX_TAG_LENGTH = 100
+MAX_LISTS = 100
+MAX_FIELD_VALUES = 200
+MAX_LIST_NAME_LENGTH = 200
+MAX_ID = 2**63 - 1  # BigAutoField
+# Properties: nesting (a 300-deep object is no customer data) and size of the JSON text.
+MAX_JSON_DEPTH = 20
+MAX_PROPERTIES_CHARACTERS = 64 * 1024
+# A phone is taken as sent up to this length (kept as given when it cannot be normalized).
+PHONE_MAX_LENGTH = 40
+LIST_ACTIONS = ("subscribe", "unsubscribe")
+IDENTIFIERS = ("email", "external_id", "phone")
+# Attributes an input may set directly on the contact row.
+CONTACT_ATTRIBUTES = ("email", "external_id", "phone", "first_name", "last_name", "lang", "source", "status")
+MAX_LENGTHS = {
+    **{name: Contact._meta.get_field(name).max_length for name in CONTACT_ATTRIBUTES},
+    "phone": PHONE_MAX_LENGTH,
+}
+
+NUL_MESSAGE = "Null characters are not allowed."
+SURROGATE_MESSAGE = "Text must be valid Unicode (no lone surrogates such as \\ud800)."
+NOT_NULL = "This field may not be null."
+# What clearing an identifier stores.
+CLEARED = {"email": {"email": ""}, "external_id": {"external_id": None}, "phone": {"phone": "", "phone_valid": True}}
+NEEDS_IDENTIFIER = "A contact needs an email, an external_id or a phone."
+NOT_STRING = "Must be a string."
+FIELD_VALUE_SCALAR = "A field value is a text, a number, true/false or null."
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+# A strict subset of the addresses Django's EmailValidator accepts (dot-atom local part, LDH
+# labels, letter TLD): what matches needs no further check. The validator's IDN and literal
+# handling costs more than all the rest of an item; it still judges everything else.
+PLAIN_EMAIL = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+@dataclass
+class ContactInput:
+    """A contact write, cleaned. `attributes` holds only what was given (normalized; "phone" comes
+    with "phone_valid"); None for tags, properties or fields means "not given"."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] | None = None
+    properties: dict | None = None
+    field_values: list[tuple[CustomField, dict]] | None = None
+    lists: list[tuple[ContactList, str]] = field(default_factory=list)
+    consent: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class CompanyRefs:
+    """A company's custom fields and lists, each read once however many items of a request name them."""
+
+    def __init__(self, company_id: int):
+        self.company_id = company_id
+        self._fields: dict[str, CustomField] | None = None
+        self._lists: dict[str, ContactList] | None = None
+
+    def custom_field(self, ref: dict) -> CustomField | None:
+        if self._fields is None:
+            self._fields = {}
+            for custom_field in CustomField.objects.for_company(self.company_id):
+                self._fields[f"id:{custom_field.pk}"] = custom_field
+                self._fields[f"name:{custom_field.name}"] = custom_field
+        return self._fields.get(f"id:{ref['id']}" if "id" in ref else f"name:{ref.get('name')}")
+
+    def contact_list(self, ref: dict) -> ContactList | None:
+        if self._lists is None:
+            self._lists = {}
+            for contact_list in ContactList.objects.for_company(self.company_id):
+                self._lists[f"id:{contact_list.pk}"] = contact_list
+                self._lists[f"name:{contact_list.name}"] = contact_list
+        return self._lists.get(f"id:{ref['id']}" if "id" in ref else f"name:{ref['name']}")
+
+
+# --- Single values ------------------------------------------------------------------------------
+
+
+def text_problem(value: str) -> str | None:
+    """What PostgreSQL (and UTF-8) cannot store in a text: NUL, lone surrogates."""
+    bad = _BAD_TEXT.search(value)
+    if bad is None:
+        return None
+    return NUL_MESSAGE if bad.group() == "\x00" else SURROGATE_MESSAGE
+
+
+def normalize_email(raw: str) -> str:
+    """Trimmed, lower-case, validated; "" for no address. ValidationError on "email"."""
+    email = (raw or "").strip().lower()
+    if not email:
+        return ""
+    if len(email) <= MAX_LENGTHS["email"] and PLAIN_EMAIL.fullmatch(email):
+        return email
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": f"'{raw}' is not a valid email address."}) from None
+    return email
+
+
+def normalize_phone(raw: str, default_region: str | None = None) -> str:
+    """E.164 (+33612345678). Accepts the 00 international prefix (Splio) and national numbers
+    when a default region is given. ValidationError on "phone" for a number that cannot exist."""
+    text = (raw or "").strip()
+    if not text:
+        return ""
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(
+            {"phone": f"'{raw}' is not a phone number; use the international form, e.g. +33612345678."}
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError({"phone": f"'{raw}' is not a valid phone number."})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_warning(raw: str) -> str:
+    return (
+        f"phone: '{raw}' is not a valid phone number in international form (e.g. +16502530000); "
+        "it is kept as given and not used for SMS."
+    )
+
+
+def number_message(raw, exc: NumberError) -> str:
+    """ "'big' is not a number.", "'1e400' must be between …": the value, then what is wrong with it."""
+    message = str(exc)
+    return f"{message}." if message.startswith("'") else f"'{str(raw)[:40]}' {message}."
+
+
+def _text(errors: dict, key: str, value, *, max_length: int, blank: bool = True) -> str | None:
+    """A string attribute, trimmed; None (with an error recorded) when it is not acceptable."""
+    if not isinstance(value, str):
+        errors.setdefault(key, []).append(NOT_STRING)
+        return None
+    problem = text_problem(value)
+    if problem:
+        errors.setdefault(key, []).append(problem)
+        return None
+    # The limit counts what was sent, as the schema's maxLength does.
+    if len(value) > max_length:
+        errors.setdefault(key, []).append(f"Ensure this value has at most {max_length} characters.")
+        return None
+    value = value.strip()
+    if not value and not blank:
+        errors.setdefault(key, []).append("This field may not be blank.")
+        return None
+    return value
+
+
+def _attribute(errors: dict, warnings: list, name: str, value, *, partial: bool) -> dict | None:
+    """The columns `name: value` sets, or None when it is at fault (the error is recorded)."""
+    if value is None:
+        if partial and name in IDENTIFIERS:  # PATCH: null clears an identifier
+            return dict(CLEARED[name])
+        errors.setdefault(name, []).append(NOT_NULL)
+        return None
+    if name == "status":
+        if value not in ContactStatus.values:
+            errors.setdefault(name, []).append(
+                f"Unknown status '{str(value)[:40]}'; use {', '.join(ContactStatus.values)}."
+            )
+            return None
+        return {"status": value}
+    # An external_id "" clears it in a PATCH (and in the dashboard's form); elsewhere it must say something.
+    text = _text(errors, name, value, max_length=MAX_LENGTHS[name], blank=name != "external_id" or partial)
+    if text is None:
+        return None
+    if name == "email":
+        try:
+            return {"email": normalize_email(text)}
+        except ValidationError as exc:
+            errors.setdefault(name, []).extend(exc.message_dict["email"])
+            return None
+    if name == "external_id":
+        return {"external_id": text or None}
+    if name == "phone":
+        try:
+            return {"phone": normalize_phone(text), "phone_valid": True}
+        except ValidationError:
+            warnings.append(phone_warning(text))
+            return {"phone": text, "phone_valid": False}
+    return {name: text}
+
+
+def clean_tags(raw) -> list[str]:
+    """Trimmed, without blanks and repeats, in the order given. ValidationError on "tags"."""
+    errors: dict[str, list[str]] = {}
+    tags = _tags(errors, raw)
+    if errors:
+        raise ValidationError(errors)
+    return tags
+
+
+def _tags(errors: dict, raw) -> list[str]:
+    if not isinstance(raw, list | tuple) or not all(isinstance(tag, str) for tag in raw):
+        errors["tags"] = ["Tags must be a list of strings."]
+        return []
+    if len(raw) > MAX_TAGS:
+        errors["tags"] = [f"At most {MAX_TAGS} tags at once."]
+        return []
+    cleaned: dict[str, None] = {}
+    for tag in raw:
+        problem = text_problem(tag)
+        if problem:
+            errors["tags"] = [problem]
+            return []
+        if len(tag) > MAX_TAG_LENGTH:
+            errors["tags"] = [f"Tag '{tag[:20]}…' is longer than {MAX_TAG_LENGTH} characters."]
+            return []
+        tag = tag.strip()
+        if tag:
+            cleaned[tag] = None
+    return list(cleaned)
+
+
+def json_problem(value, label: str) -> str | None:
+    """What a JSON column cannot store, or what is no sane data: NUL, lone surrogates, numbers out
+    of range, nesting deeper than MAX_JSON_DEPTH. Iterative, so depth costs no recursion."""
+    stack = [(value, label, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                return f"{path}: {problem}"
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int | float):
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"{path}: must be a finite number (not NaN or Infinity)."
+            try:
+                parse_decimal(value)
+            except NumberError as exc:
+                return f"{path}: {exc}."
+        elif isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return f"{path} is nested more than {MAX_JSON_DEPTH} levels deep."
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    child = f"{path}.{str(key)[:40]}"
+                    problem = text_problem(key) if isinstance(key, str) else None
+                    if problem:
+                        return f"{child}: {problem}"
+                    stack.append((item, child, depth + 1))
+            else:
+                stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
+        else:
+            return f"{path}: not a JSON value."
+    return None
+
+
+def _properties(errors: dict, raw) -> dict | None:
+    if not isinstance(raw, dict):
+        errors["properties"] = ["Properties must be an object of keys and values."]
+        return None
+    if not raw:
+        return raw
+    problem = json_problem(raw, "properties")
+    if problem is None and len(json.dumps(raw, ensure_ascii=False)) > MAX_PROPERTIES_CHARACTERS:
+        problem = f"Properties must be at most {MAX_PROPERTIES_CHARACTERS} characters of JSON."
+    if problem:
+        errors["properties"] = [problem]
+        return None
+    return raw
+
+
+# --- Custom fields ------------------------------------------------------------------------------
+
+
+def field_refs(errors: dict, values) -> list[tuple[dict, Any]]:
+    """Splio's list form [{"id"|"name", "value"}] or a plain {"name": value} object, as (ref, value)."""
+    if isinstance(values, dict):
+        if len(values) > MAX_FIELD_VALUES:
+            errors["fields"] = [f"At most {MAX_FIELD_VALUES} field values at once."]
+            return []
+        return [({"name": name}, value) for name, value in values.items()]
+    if not isinstance(values, list):
+        errors["fields"] = ["Fields must be an object of name to value, or a list of id or name and value."]
+        return []
+    if len(values) > MAX_FIELD_VALUES:
+        errors["fields"] = [f"At most {MAX_FIELD_VALUES} field values at once."]
+        return []
+    refs = []
+    for index, item in enumerate(values):
+        ok = isinstance(item, dict) and ("id" in item or "name" in item) and "value" in item
+        if ok and "id" in item:
+            ok = type(item["id"]) is int and 1 <= item["id"] <= MAX_ID
+        if ok and "name" in item:
+            ok = isinstance(item["name"], str)
+        if not ok:
+            errors[f"fields[{index}]"] = ["Each field needs an 'id' (a whole number) or a 'name', and a 'value'."]
+            continue
+        refs.append(({k: item[k] for k in ("id", "name") if k in item}, item["value"]))
+    return refs
+
+
+def coerce_field_value(custom_field: CustomField, raw) -> dict:
+    """The typed column values for `raw` under the field's type; a ValidationError names the field."""
+    columns = {"text_value": None, "number_value": None, "date_value": None, "bool_value": None}
+    if raw is None or raw == "":
+        return columns
+    label = f"fields.{custom_field.name}"
+    if isinstance(raw, dict | list):  # str() of it would be stored as Python's repr
+        raise ValidationError({label: FIELD_VALUE_SCALAR})
+    if isinstance(raw, str) and (problem := text_problem(raw)):
+        raise ValidationError({label: problem})
+    kind = custom_field.field_type
+    if kind == FieldType.NUMBER:
+        try:
+            columns["number_value"] = parse_decimal(raw)
+        except NumberError as exc:
+            raise ValidationError({label: number_message(raw, exc)}) from None
+    elif kind == FieldType.DATE:
+        text = str(raw).strip()
+        try:
+            value = raw if isinstance(raw, date) else parse_date(text[:10]) if text else None
+        except ValueError:  # well formed but no such day, e.g. 2024-02-30
+            value = None
+        if value is None:
+            raise ValidationError({label: f"'{text[:40]}' is not a date (YYYY-MM-DD)."})
+        columns["date_value"] = value
+    elif kind == FieldType.BOOLEAN:
+        word = str(raw).strip().lower()
+        if isinstance(raw, bool):
+            columns["bool_value"] = raw
+        elif word in {"1", "true", "yes", "y", "on"}:
+            columns["bool_value"] = True
+        elif word in {"0", "false", "no", "n", "off"}:
+            columns["bool_value"] = False
+        else:
+            raise ValidationError({label: f"'{str(raw)[:40]}' is not yes/no (true/false, 1/0)."})
+    elif kind == FieldType.CHOICE:
+        if str(raw) not in custom_field.choices:
+            raise ValidationError({label: f"'{str(raw)[:40]}' is not one of: {', '.join(custom_field.choices)}."})
+        columns["text_value"] = str(raw)
+    else:
+        columns["text_value"] = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
+    return columns
+
+
+def _field_values(errors: dict, raw, refs: CompanyRefs) -> list[tuple[CustomField, dict]]:
+    values = []
+    for ref, value in field_refs(errors, raw):
+        custom_field = refs.custom_field(ref)
+        if custom_field is None:
+            errors.setdefault("fields", []).append(f"No custom field {ref}. Define it first (GET /api/fields).")
+            continue
+        try:
+            values.append((custom_field, coerce_field_value(custom_field, value)))
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, []).extend(messages)
+    return values
+
+
+# --- Lists and consent ----------------------------------------------------------------------------
+
+
+def _lists(errors: dict, raw, refs: CompanyRefs) -> list[tuple[ContactList, str]]:
+    if not isinstance(raw, list):
+        errors["lists"] = ['Lists must be a list of {"id" or "name", "action"?}.']
+        return []
+    if len(raw) > MAX_LISTS:
+        errors["lists"] = [f"At most {MAX_LISTS} lists at once."]
+        return []
+    resolved = []
+    for index, ref in enumerate(raw):
+        key = f"lists[{index}]"
+        if not isinstance(ref, dict):
+            errors[key] = ['Each list is an object: {"id" or "name", "action"?}.']
+            continue
+        wrong = {}
+        if "id" in ref and not (type(ref["id"]) is int and 1 <= ref["id"] <= MAX_ID):
+            wrong[f"{key}.id"] = ["A list id is a whole number of at least 1."]
+        if "name" in ref:
+            name = _text(wrong, f"{key}.name", ref["name"], max_length=MAX_LIST_NAME_LENGTH, blank=False)
+            ref = {**ref, "name": name}
+        if "id" not in ref and "name" not in ref:
+            wrong[key] = ["Give the list's id or its name."]
+        action = ref.get("action", "subscribe")
+        if action not in LIST_ACTIONS:
+            wrong[f"{key}.action"] = [f"Use {' or '.join(LIST_ACTIONS)}."]
+        if wrong:
+            errors.update(wrong)
+            continue
+        found = refs.contact_list(ref)
+        if found is None:
+            what = f"id {ref['id']}" if "id" in ref else f"name '{ref['name']}'"
+            errors[key] = [f"No list with {what}. See GET /api/lists."]
+            continue
+        resolved.append((found, action))
+    return resolved
+
+
+def clean_consent(raw, label: str = "consent") -> dict | None:
+    """{"source", "ip", "user_agent"} of fresh consent sent with a write. ValidationError on
+    "<label>.<name>" (just "<name>" when the label is "")."""
+    errors: dict[str, list[str]] = {}
+    consent = _consent(errors, raw, label)
+    if errors:
+        raise ValidationError(errors)
+    return consent
+
+
+def _consent(errors: dict, raw, label: str = "consent") -> dict | None:
+    if not isinstance(raw, dict):
+        errors[label or "non_field_errors"] = ["Consent is an object: {source, ip, user_agent}, each optional."]
+        return None
+    prefix = f"{label}." if label else ""
+    consent: dict[str, Any] = {}
+    for name, max_length in (("source", 100), ("user_agent", 400)):
+        if name in raw:
+            value = _text(errors, f"{prefix}{name}", raw[name], max_length=max_length)
+            if value:
+                consent[name] = value
+    ip = raw.get("ip")
+    if ip is not None:
+        try:
+            if not isinstance(ip, str):
+                raise ValueError
+            consent["ip"] = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            errors[f"{prefix}ip"] = ["Enter a valid IPv4 or IPv6 address."]
+    return consent
+
+
+# --- The whole input -------------------------------------------------------------------------------
+
+
+def clean_contact_input(raw, refs: CompanyRefs, *, partial: bool = False) -> ContactInput:
+    """The cleaned write, or a ValidationError naming every field at fault.
+
+    `partial` (PATCH, the dashboard's edit form): nothing is required, and null or "" clears an
+    identifier. Otherwise (upsert, PUT, bulk items, import rows) an email, external_id or phone is
+    required. Keys the API does not know are ignored."""
+    if not isinstance(raw, dict):
+        raise ValidationError({"non_field_errors": ["Expected an object of contact attributes."]})
+    errors: dict[str, list[str]] = {}
+    cleaned = ContactInput()
+    for name in CONTACT_ATTRIBUTES:
+        if name in raw:
+            columns = _attribute(errors, cleaned.warnings, name, raw[name], partial=partial)
+            if columns is not None:
+                cleaned.attributes.update(columns)
+    given = any(cleaned.attributes.get(name) or name in errors for name in IDENTIFIERS)
+    if not partial and not given:
+        errors["email"] = [NEEDS_IDENTIFIER]
+    # Null for any of these means "not given", as leaving the key out does.
+    if raw.get("tags") is not None:
+        cleaned.tags = _tags(errors, raw["tags"])
+    if raw.get("properties") is not None:
+        cleaned.properties = _properties(errors, raw["properties"])
+    if raw.get("fields") is not None:
+        cleaned.field_values = _field_values(errors, raw["fields"], refs)
+    if raw.get("lists") is not None:
+        cleaned.lists = _lists(errors, raw["lists"], refs)
+    if raw.get("consent") is not None:
+        cleaned.consent = _consent(errors, raw["consent"])
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
