@@ -164,7 +164,9 @@ def authenticate_request(request) -> tuple[ApiPrincipal, ratelimit.RateLimitStat
 
     key_hash = apikeys.hash_key(raw_key)
     # One round trip: the cached lookup of the key and the count of this request.
-    principal, count, reset = ratelimit.fetch_and_hit(principal_cache_key(key_hash), f"key:{key_hash[:32]}")
+    principal, count, reset = ratelimit.fetch_and_hit(
+        principal_cache_key(key_hash), f"key:{key_hash[:32]}", fetch_ttl=PRINCIPAL_CACHE_SECONDS
+    )
     if principal is None:
         principal = _principal_from_database(key_hash)
     if principal is None:

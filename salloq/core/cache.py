@@ -51,22 +51,30 @@ class CircuitBreaker:
         self.location = location
         self.retry_seconds = retry_seconds
         self.down_since: float | None = None  # monotonic time of the failure that opened it
+        self.up_since: float | None = None  # monotonic time it last came back
         self._retry_at = 0.0
         self._lock = threading.Lock()
 
-    def allow(self) -> bool:
+    def begin(self) -> float | None:
+        """The start time of an attempt to use the cache, or None to skip it (open breaker)."""
+        now = time.monotonic()
         if self.down_since is None:
-            return True
+            return now
         with self._lock:
-            now = time.monotonic()
             if self.down_since is None or now >= self._retry_at:
                 self._retry_at = now + self.retry_seconds  # the others keep skipping while this one tries
-                return True
-        return False
+                return now
+        return None
 
-    def record_failure(self, exc: Exception) -> None:
+    # An attempt's outcome only counts if it began after the last change of state: a request that
+    # got its reply just before Redis died does not end the outage the next one runs into, and
+    # one that began during the outage does not start another after the recovery.
+
+    def record_failure(self, exc: Exception, started: float) -> None:
         with self._lock:
             now = time.monotonic()
+            if self.up_since is not None and started < self.up_since:
+                return
             self._retry_at = now + self.retry_seconds
             if self.down_since is not None:
                 return  # the outage's warning is already logged
@@ -80,17 +88,27 @@ class CircuitBreaker:
             self.retry_seconds,
         )
 
-    def record_success(self) -> None:
+    def record_success(self, started: float) -> None:
         if self.down_since is None:
             return
         with self._lock:
-            if self.down_since is None:
+            if self.down_since is None or started < self.down_since:
                 return
-            outage = time.monotonic() - self.down_since
+            self.up_since = time.monotonic()
+            outage = self.up_since - self.down_since
             self.down_since = None
         logger.warning("Cache %s reachable again after %.1f s; back to shared counts.", self.location, outage)
         for hook in _recovery_hooks:
             hook()
+
+    def recovered_within(self, seconds: float) -> bool:
+        """True when an outage ended (or is going on) less than `seconds` ago.
+
+        What the cache held from before then may predate a change it could not be told about.
+        """
+        if self.down_since is not None:
+            return True
+        return self.up_since is not None and time.monotonic() - self.up_since < seconds
 
 
 _breakers: dict[str, CircuitBreaker] = {}
@@ -139,12 +157,13 @@ def call(operation: str, *args, **kwargs):
     breaker: CircuitBreaker | None = getattr(backend, "breaker", None)
     if breaker is None:  # the in-process cache of the embedded default cannot be unreachable
         return getattr(backend, operation)(*args, **kwargs)
-    if not breaker.allow():
+    started = breaker.begin()
+    if started is None:
         raise CacheUnavailable
     try:
         result = getattr(backend, operation)(*args, **kwargs)
     except RedisError as exc:
-        breaker.record_failure(exc)
+        breaker.record_failure(exc, started)
         raise CacheUnavailable from exc
-    breaker.record_success()
+    breaker.record_success(started)
     return result

@@ -50,12 +50,17 @@ class RateLimitState:
         }
 
 
-def fetch_and_hit(fetch_key: str | None, bucket: str, now: float | None = None) -> tuple[object, int, int]:
+def fetch_and_hit(
+    fetch_key: str | None, bucket: str, now: float | None = None, *, fetch_ttl: float = 0
+) -> tuple[object, int, int]:
     """Count one request against `bucket` this hour and, in the same round trip, read `fetch_key`
     from the cache. Returns (cached value or None, count after this request, reset time).
 
     The API gateway reads the key's cached lookup and counts the request in one Redis
     pipeline: on the API path each round trip is a large share of the cost (bench/README.md).
+    The value is withheld (None) while Redis is unreachable and for `fetch_ttl` (its lifetime
+    in the cache) after it is back: it may have been cached before a change that could not be
+    forgotten in the cache meanwhile.
     """
     now = time.time() if now is None else now
     window_start = int(now) // WINDOW_SECONDS * WINDOW_SECONDS
@@ -68,19 +73,21 @@ def fetch_and_hit(fetch_key: str | None, bucket: str, now: float | None = None) 
         # make_key, not make_and_validate_key: these keys are ours (a fixed text, a hex digest or an
         # address), and the validation's loop over every character is a real share of this path.
         counter_key = backend.make_key(key)
-        if backend.breaker.allow():
+        started = backend.breaker.begin()
+        if started is not None:
             commands = [("INCR", counter_key), ("EXPIRE", counter_key, ttl, "NX")]
             if fetch_key is not None:
                 commands.append(("GET", backend.make_key(fetch_key)))
             try:
                 replies = _exchange(backend, commands)
             except RedisError as exc:
-                backend.breaker.record_failure(exc)
+                backend.breaker.record_failure(exc, started)
             else:
-                backend.breaker.record_success()
+                backend.breaker.record_success(started)
                 raw = replies[2] if fetch_key is not None else None
-                value = backend._cache._serializer.loads(raw) if raw is not None else None
-                return value, int(replies[0]), reset
+                if raw is None or backend.breaker.recovered_within(fetch_ttl):
+                    return None, int(replies[0]), reset
+                return backend._cache._serializer.loads(raw), int(replies[0]), reset
         # Nothing cached can be read: the caller looks the key up in the database.
         return None, fallback_counters.hit(counter_key, window_start), reset
     value = backend.get(fetch_key) if fetch_key is not None else None
