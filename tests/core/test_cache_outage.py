@@ -7,16 +7,20 @@ does not make requests wait, and the shared counts resume when Redis is back.
 """
 
 import logging
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
 
+import httpx
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.db import OperationalError, connection
 from django.test import Client, override_settings
@@ -27,13 +31,17 @@ from tests.conftest import REQUIRE_SERVICES, ApiClient, make_api_client
 REDIS_SERVER = shutil.which("redis-server")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class OwnRedis:
     """A redis-server of this test's own, on a free port, without persistence."""
 
     def __init__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -302,3 +310,73 @@ def test_revoking_while_redis_is_stopped_refuses_the_key_at_once(own_redis, api_
     own_redis.stop()
     services.api_key_revoke(api_key=api_key[0])
     assert api.get("/api/").status_code == 401
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_workers_keep_serving_through_a_redis_restart(own_redis, company, tmp_path):
+    """As measured in the issue: gunicorn with several workers, PostgreSQL and Redis."""
+    client = make_api_client(company, hourly_limit=100_000)
+    database = django_settings.DATABASES["default"]
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "SECRET_KEY": "test-" + uuid.uuid4().hex,
+        "SALLOQ_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "CACHE_URL": own_redis.url,
+        "CELERY_BROKER_URL": "memory://",
+    }
+    env.pop("REDIS_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "salloq.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    results: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def send():
+        # A new connection per request, so both workers get a share.
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/api/", headers=client.headers, timeout=10).status_code
+            except httpx.TransportError:
+                status = 0
+            results.append((started, status))
+
+    try:
+        wait_for(lambda: _answers(port), timeout=60, message="gunicorn to start")
+        senders = [threading.Thread(target=send, daemon=True) for _ in range(3)]
+        for sender in senders:
+            sender.start()
+        wait_for(lambda: len(results) >= 30, message="requests before the outage")
+        own_redis.stop()
+        stopped = time.monotonic()
+        wait_for(lambda: sum(1 for started, _ in results if started > stopped) >= 60, message="outage requests")
+        own_redis.start()
+        wait_for(lambda: sum(own_redis.counters().values()) >= 30, message="counts in Redis again")
+        stop.set()
+        for sender in senders:
+            sender.join(30)
+    finally:
+        stop.set()
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+
+    statuses = {status for _, status in results}
+    assert statuses == {200}, statuses
+    # Each worker noticed the outage once and its end once.
+    assert errors.count("unreachable") == errors.count("reachable again") >= 1, errors
+    assert errors.count("unreachable") <= 2, errors
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/", timeout=2).status_code == 401
+    except httpx.TransportError:
+        return False
