@@ -212,6 +212,14 @@ def test_a_failing_server_is_tried_on_a_back_off_schedule_not_once_per_message(c
     assert not ConsentRecord.objects.filter(action=ConsentAction.CONFIRMATION_SENT).exists()
 
 
+@pytest.mark.django_db
+def test_a_beat_run_a_moment_early_still_makes_the_next_attempt(settings):
+    use_smtp(settings, free_port())
+    state = mailserver.record_failure(ConnectionRefusedError(111, "Connection refused"))
+    assert not mailserver.may_attempt(state.next_attempt_at - timedelta(seconds=30))
+    assert mailserver.may_attempt(state.next_attempt_at - timedelta(milliseconds=30))
+
+
 def test_back_off_doubles_up_to_a_cap():
     waits = [mailserver.backoff(failures) for failures in range(1, 8)]
     assert waits[:4] == [timedelta(minutes=minutes) for minutes in (1, 2, 4, 8)]
