@@ -27,7 +27,8 @@ class Contact(CompanyScopedModel):
     phone = models.CharField(max_length=40, blank=True, default="", help_text="E.164, e.g. +33612345678")
     # False when the phone is not a valid number (the API document's own "+1-555-0123", a shop's
     # "555-0123"): the contact is kept, the phone as given, and no SMS goes to it.
-    phone_valid = models.BooleanField(default=True)
+    # db_default too, so rows written by plain SQL (the benchmarks' COPY and INSERT) get it as well.
+    phone_valid = models.BooleanField(default=True, db_default=True)
     first_name = models.CharField(max_length=150, blank=True, default="")
     last_name = models.CharField(max_length=150, blank=True, default="")
     lang = models.CharField(max_length=10, blank=True, default="", help_text="ISO 639-1 or BCP 47")
