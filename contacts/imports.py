@@ -450,16 +450,22 @@ def _import_chunk(
         results = contacts_bulk_upsert(company=contact_import.company, items=items, consent=consent)
         created = sum(1 for r in results if r.status == "created")
         updated = sum(1 for r in results if r.status == "updated")
+        warnings = []
         for result in results:
             for field, messages in (result.errors or {}).items():
                 errors += [report.entry(numbers[result.index], field, message) for message in messages]
+            # A value kept as given (a phone that is no valid number): the row is imported, and the
+            # report says what will not work with it. It is no error row.
+            for warning in result.warnings:
+                field = warning.partition(":")[0]
+                warnings.append(report.entry(numbers[result.index], field, f"Imported with a warning: {warning}"))
         if contact_import.contact_list is not None:
             contact_ids = [r.contact_id for r in results if r.contact_id is not None]
             contacts_bulk_list_subscribe(
                 contact_list=contact_import.contact_list, contact_ids=contact_ids, consent=consent
             )
-        errors.sort(key=lambda error: error["row"])
         error_rows = len({error["row"] for error in errors})
+        errors = sorted(errors + warnings, key=lambda error: error["row"])
         stored = contact_import.errors + errors[: max(0, STORED_ERRORS - len(contact_import.errors))]
         # Conditional on the rows this run has seen committed: two runs never both count a chunk.
         counted = ContactImport.objects.filter(
