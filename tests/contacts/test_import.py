@@ -51,7 +51,7 @@ BAD_ROWS_CSV = (
     "Email,First name,Phone,Age,Tags,Favourite\n"
     "ann@example.com,Ann,+33612345678,41,vip|early,tea\n"
     "not-an-email,Bad,,,,\n"  # row 3: bad email
-    "bob@example.com,Bob,12,,,\n"  # row 4: bad phone
+    "bob@example.com,Bob,12,,,\n"  # row 4: a phone that is no valid number: imported with a warning
     "\n"  # blank line: skipped, but a spreadsheet still counts the row
     "cy@example.com,Cy,,forty,,\n"  # row 6: bad number
     "dan@example.com,Dan,,,,,surplus\n"  # row 7: more cells than columns
@@ -78,7 +78,7 @@ def test_import_with_bad_rows_through_the_real_worker(company, celery_worker_thr
     wait_until_finished(contact_import)
     assert contact_import.status == ImportStatus.DONE, contact_import.failure
     assert (contact_import.total_rows, contact_import.processed_rows) == (7, 7)
-    assert (contact_import.created_count, contact_import.updated_count, contact_import.error_count) == (1, 1, 5)
+    assert (contact_import.created_count, contact_import.updated_count, contact_import.error_count) == (2, 1, 4)
     assert contact_import.started_at and contact_import.finished_at and contact_import.percent == 100
 
     errors = [(e["row"], e["column"], e["field"]) for e in contact_import.errors]
@@ -90,6 +90,7 @@ def test_import_with_bad_rows_through_the_real_worker(company, celery_worker_thr
         (9, "Email", "email"),
     ]
     assert "surplus" not in str(contact_import.errors) and "7 cells" in contact_import.errors[3]["message"]
+    assert contact_import.errors[1]["message"].startswith("Imported with a warning: phone: '12'")
     assert report_rows(contact_import) == [
         {"row": str(e["row"]), "column": e["column"], "field": e["field"], "message": e["message"]}
         for e in contact_import.errors
@@ -100,10 +101,13 @@ def test_import_with_bad_rows_through_the_real_worker(company, celery_worker_thr
     assert ann.properties == {"favourite": "coffee"}
     assert sorted(ann.tags) == ["early", "imported", "newsletter", "vip"]
     assert CustomFieldValue.objects.get(contact=ann).number_value == 41
-    assert Contact.objects.for_company(company).count() == 1
-    assert list(ListMembership.objects.filter(contact_list=newsletter).values_list("contact_id", "status")) == [
-        (ann.pk, "subscribed")
-    ]
+    bob = Contact.objects.for_company(company).get(email="bob@example.com")
+    assert (bob.phone, bob.phone_valid) == ("12", False)
+    assert Contact.objects.for_company(company).count() == 2
+    assert set(ListMembership.objects.filter(contact_list=newsletter).values_list("contact_id", "status")) == {
+        (ann.pk, "subscribed"),
+        (bob.pk, "subscribed"),
+    }
     assert ConsentRecord.objects.filter(contact=ann, source__startswith=f"CSV import {contact_import.pk}").exists()
 
 
