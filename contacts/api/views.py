@@ -20,6 +20,7 @@ from contacts.bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
 from contacts.filters import ContactFilterSet
 from contacts.models import Contact, ContactList, ContactStatus, CustomField, MembershipStatus, Suppression
 from contacts.services import ConsentContext
+from salloq.core.api.parsers import item_input_errors
 from salloq.core.api.scoping import CompanyScopedAPIView
 from salloq.core.api.service_errors import service_errors
 from salloq.core.errors import ApiError
@@ -48,16 +49,10 @@ def _client_ip(request) -> str | None:
 def consent_context(request, given: dict | None) -> ConsentContext:
     """A request's consent: fresh when the body carries "consent" (the contact just opted in),
     otherwise an API call recorded with the caller's address, which re-subscribes nobody."""
-    ip_address = _client_ip(request)
-    user_agent = request.META.get("HTTP_USER_AGENT", "")
-    if given is None:
-        return ConsentContext(source="api", ip_address=ip_address, user_agent=user_agent)
-    return ConsentContext(
-        source=given.get("source") or "api",
-        ip_address=given.get("ip") or ip_address,
-        user_agent=given.get("user_agent") or user_agent,
-        fresh=True,
+    caller = ConsentContext(
+        source="api", ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
     )
+    return services.consent_with(caller, given)
 
 
 class ContactsAutoSchema(SalloqAutoSchema):
@@ -84,21 +79,6 @@ class ContactsAPIView(CompanyScopedAPIView):
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "company_id": self.request.auth.company_id}
-
-
-def _apply_lists(contact: Contact, lists: list, consent: ConsentContext) -> list[str]:
-    warnings: list[str] = []
-    for contact_list, list_action in lists:
-        if list_action == "unsubscribe":
-            services.list_unsubscribe(contact=contact, contact_list=contact_list, consent=consent)
-        else:
-            warnings += services.list_subscribe(contact=contact, contact_list=contact_list, consent=consent)[1]
-    return warnings
-
-
-def _service_data(validated: dict) -> dict:
-    """The attributes, tags, properties and fields a contact service takes (lists and consent are the view's)."""
-    return {key: value for key, value in validated.items() if key not in ("lists", "consent")}
 
 
 # What ContactFilterSet takes, stated exactly: list ids are whole numbers (django-filter would say
@@ -132,7 +112,16 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
     pagination_class = PagePagination.keyed("contacts")
 
     def get_queryset(self):
-        return selectors.contacts_with_relations(super().get_queryset())
+        queryset = super().get_queryset()
+        if self.action != "list":
+            # Erased (Splio semantics): unknown to the API; only the list shows them, with include_erased.
+            queryset = queryset.filter(erased_at__isnull=True)
+        return selectors.contacts_with_relations(queryset)
+
+    @property
+    def item_list_field(self) -> str | None:
+        """The parser reports problems inside a bulk item per item (salloq.core.api.parsers)."""
+        return "contacts" if self.action == "bulk" else None
 
     def _contact_response(self, contact_id: int, warnings: list[str], code: int = status.HTTP_200_OK) -> Response:
         contact = self.get_queryset().get(pk=contact_id)
@@ -162,12 +151,12 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
         serializer = s.ContactInputSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        consent = consent_context(request, data.get("consent"))
-        with service_errors(), transaction.atomic():
-            result = services.contact_upsert(company=self.get_company(), data=_service_data(data), consent=consent)
-            warnings = result.warnings + _apply_lists(result.contact, data.get("lists", []), consent)
+        with service_errors():
+            result = services.contact_upsert(
+                company=self.get_company(), data=data, consent=consent_context(request, data.consent)
+            )
         return self._contact_response(
-            result.contact.pk, warnings, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+            result.contact.pk, result.warnings, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         )
 
     def retrieve(self, request, pk=None):
@@ -201,12 +190,10 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
         serializer = serializer_class(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        consent = consent_context(request, data.get("consent"))
-        with service_errors(), transaction.atomic():
+        with service_errors():
             warnings = services.contact_update(
-                contact=contact, data=_service_data(data), consent=consent, replace=replace
+                contact=contact, data=data, consent=consent_context(request, data.consent), replace=replace
             )
-            warnings += _apply_lists(contact, data.get("lists", []), consent)
         return self._contact_response(contact.pk, warnings)
 
     @extend_schema(
@@ -215,7 +202,9 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
         description=(
             "Erase the contact's personal data (Splio semantics): attributes, tags, properties, custom "
             "fields, key information and list memberships go; the row stays, anonymized, so its events "
-            "and orders stay countable. Erasing an erased contact again is harmless."
+            "and orders stay countable. From then on the contact is unknown: GET, PUT, PATCH, export and "
+            "DELETE answer 404, and an upsert with the same address creates a new contact. "
+            "`GET /api/contacts?include_erased=true` still lists the anonymized row."
         ),
     )
     def destroy(self, request, pk=None):
@@ -229,12 +218,14 @@ class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"])
     def bulk(self, request):
-        serializer = s.BulkRequestSerializer(data=request.data)
+        item_errors = item_input_errors(request)
+        serializer = s.BulkRequestSerializer(data=request.data, context={"item_errors": item_errors})
         serializer.is_valid(raise_exception=True)
         results = contacts_bulk_upsert(
             company=self.get_company(),
             items=serializer.validated_data["contacts"],
             consent=consent_context(request, serializer.validated_data.get("consent")),
+            item_errors=item_errors,
         )
         body = {"results": [], "created": 0, "updated": 0, "failed": 0}
         for result in results:
@@ -371,7 +362,9 @@ class ContactListViewSet(
         # Each item is an (input, contact id or None, errors) triple until the subscription is done.
         items: list[tuple[dict, int | None, dict | None]] = []
         known = set(
-            Contact.objects.for_company(company).filter(pk__in=data.get("contact_ids", [])).values_list("pk", flat=True)
+            Contact.objects.for_company(company)
+            .filter(pk__in=data.get("contact_ids", []), erased_at__isnull=True)  # an erased contact is unknown
+            .values_list("pk", flat=True)
         )
         for contact_id in data.get("contact_ids", []):
             missing = None if contact_id in known else {"contact_ids": [f"No contact with id {contact_id}."]}
@@ -449,7 +442,7 @@ class KeyInformationAPIView(ContactsAPIView):
 
     def find_contact(self, *, email: str | None, contact_id: int | None) -> Contact:
         """The contact with this id and/or this email; given both, they must name the same contact."""
-        contacts = self.get_queryset()
+        contacts = self.get_queryset().filter(erased_at__isnull=True)  # an erased contact is unknown
         if contact_id is not None:
             contacts = contacts.filter(pk=contact_id)
         if email is not None:
