@@ -80,6 +80,7 @@ class Soak:
         self.exited: list[str] = []  # processes that exited on their own
         self.kills = 0
         self.starts = 0
+        self.next_kill = time.monotonic() + args.kill_every if args.kill_every else None
 
     def _spawn(self, name: str, *celery_args: str) -> subprocess.Popen:
         output = open(self.scratch / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (kept by the child)
@@ -125,6 +126,13 @@ class Soak:
             self.exited.append(f"beat exited with code {self.beat.returncode}")
             self.beat = None
 
+    def watch(self) -> None:
+        """Restart workers that exited; kill one when --kill-every says so."""
+        self.check_processes()
+        if self.next_kill and time.monotonic() >= self.next_kill:
+            self.kill_one()
+            self.next_kill = time.monotonic() + self.args.kill_every
+
     def kill_one(self) -> None:
         index = self.kills % len(self.workers)
         worker = self.workers[index]
@@ -162,8 +170,8 @@ def publish(args: argparse.Namespace, soak: Soak) -> float:
     for n in range(args.tasks):
         countdown = rng.uniform(1, 3) if n % args.countdown_every == 0 else None
         record.apply_async((n, n % args.retry_every == 0), countdown=countdown)
-        if n % 1000 == 999:
-            soak.check_processes()
+        if n % 200 == 199:
+            soak.watch()
     return time.monotonic() - started
 
 
@@ -177,12 +185,8 @@ def run(args: argparse.Namespace) -> dict:
         started = time.monotonic()
         publish_seconds = publish(args, soak)
         log(f"published {args.tasks} tasks in {publish_seconds:.1f}s")
-        next_kill = time.monotonic() + args.kill_every if args.kill_every else None
         while soak.count("done") < args.tasks and time.monotonic() < deadline:
-            soak.check_processes()
-            if next_kill and time.monotonic() >= next_kill:
-                soak.kill_one()
-                next_kill = time.monotonic() + args.kill_every
+            soak.watch()
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         time.sleep(3)  # late duplicates, if any
