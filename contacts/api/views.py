@@ -18,7 +18,15 @@ from rest_framework.response import Response
 from contacts import selectors, services
 from contacts.bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
 from contacts.filters import ContactFilterSet
-from contacts.models import Contact, ContactList, ContactStatus, CustomField, MembershipStatus, Suppression
+from contacts.models import (
+    Contact,
+    ContactList,
+    ContactStatus,
+    CustomField,
+    FieldType,
+    MembershipStatus,
+    Suppression,
+)
 from contacts.services import ConsentContext
 from salloq.core.api.parsers import item_input_errors
 from salloq.core.api.scoping import CompanyScopedAPIView
@@ -56,13 +64,17 @@ def consent_context(request, given: dict | None) -> ConsentContext:
 
 
 class ContactsAutoSchema(SalloqAutoSchema):
-    """A body that must carry one of several fields (AnyOfRequiredSerializer) is a required body."""
+    """A body that must carry one of several fields (AnyOfRequiredSerializer) is a required body.
+    A view's `request_any_of` states rules between a body's fields that the serializer checks."""
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         schema, required = super()._get_request_for_media_type(serializer, direction)
         instance = force_instance(serializer)
         if isinstance(instance, s.AnyOfRequiredSerializer) and instance.any_of_required:
             required = True
+        any_of = getattr(self.view, "request_any_of", None)
+        if any_of and self.method == "POST":
+            schema = {"allOf": [schema], "anyOf": any_of}
         return schema, required
 
 
@@ -414,6 +426,11 @@ class CustomFieldsView(ContactsAPIView):
 
     queryset = CustomField.objects.all()
     serializer_class = s.CustomFieldSerializer
+    # A choice field needs its allowed values (services.custom_field_create); other types ignore them.
+    request_any_of = [
+        {"properties": {"type": {"enum": [kind for kind in FieldType.values if kind != FieldType.CHOICE]}}},
+        {"properties": {"type": {"enum": [FieldType.CHOICE]}, "choices": {"minItems": 1}}, "required": ["choices"]},
+    ]
 
     @extend_schema(operation_id="fields_list", responses=s.CustomFieldListSerializer)
     def get(self, request):
@@ -487,6 +504,28 @@ class KeyInformationUpsertView(KeyInformationAPIView):
         return self.answer(contact)
 
 
+# `email` and/or `contactId`: OpenAPI states "at least one of two query parameters" only as the
+# properties of one object parameter, exploded into a query parameter each.
+CONTACT_IN_QUERY = OpenApiParameter(
+    "contact",
+    {
+        "type": "object",
+        "properties": {
+            "email": {"type": "string", "format": "email", "minLength": 1, "maxLength": 254},
+            "contactId": {"type": "integer", "format": "int64", "minimum": 1, "maximum": s.MAX_ID},
+        },
+        "anyOf": [{"required": ["email"]}, {"required": ["contactId"]}],
+    },
+    required=True,
+    style="form",
+    explode=True,
+    description="The contact, by `email` and/or `contactId` (each its own query parameter).",
+)
+KEY_INFORMATION_NAME = OpenApiParameter(
+    "name", {"type": "string", "pattern": s.NOT_BLANK, "maxLength": 255}, description="Only this value."
+)
+
+
 @extend_schema(tags=["key information"])
 class KeyInformationView(KeyInformationAPIView):
     """GET /api/key-information (seed 002's keyInformation/get)."""
@@ -495,7 +534,7 @@ class KeyInformationView(KeyInformationAPIView):
 
     @extend_schema(
         operation_id="key_information_get",
-        parameters=[s.KeyInformationQuerySerializer],
+        parameters=[CONTACT_IN_QUERY, KEY_INFORMATION_NAME],
         responses=s.KeyInformationResponseSerializer,
         description=(
             "A contact's key information, all of it or the one value named by `name`. The contact is named by "

@@ -9,7 +9,7 @@ without anyone listing them:
   top-level property named `id`, `…_id` or `…Id`;
 - a target parameter takes that identifier when it is the path segment right below the source's
   collection path (`/api/lists/` -> `/api/lists/{id}/…`) or carries the identifier's own name
-  (`contact_id`, `contactId`, `list_id`; a bare `id` names nothing beyond its own resource);
+  (`contact_id`, `list_id`; a bare `id` names nothing beyond its own resource);
 - a path parameter the source has too comes from the source's request (`/api/blacklist/{email}/`).
 
 A target is linked when every one of its path parameters is filled. LINKED_RESULTS adds the one
