@@ -249,19 +249,26 @@ def _tags(errors: dict, raw) -> list[str]:
     return list(cleaned)
 
 
-def json_problem(value, label: str) -> str | None:
+def json_problem(value, label: str, max_characters: int | None = None) -> str | None:
     """What a JSON column cannot store, or what is no sane data: NUL, lone surrogates, numbers out
-    of range, nesting deeper than MAX_JSON_DEPTH. Iterative, so depth costs no recursion."""
+    of range, nesting deeper than MAX_JSON_DEPTH, more than `max_characters` of JSON text.
+    Iterative, so depth costs no recursion."""
+    root = value
     stack = [(value, label, 0)]
+    # An upper bound of the JSON text's length, so only a value that may be too big is encoded
+    # to measure it: escapes write at most 6 characters per character, a number at most 40.
+    bound = 0
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
+            bound += 6 * len(value) + 2
             problem = text_problem(value)
             if problem:
                 return f"{path}: {problem}"
         elif isinstance(value, bool) or value is None:
-            continue
+            bound += 5
         elif isinstance(value, int | float):
+            bound += 40
             if isinstance(value, float) and not math.isfinite(value):
                 return f"{path}: must be a finite number (not NaN or Infinity)."
             try:
@@ -271,17 +278,23 @@ def json_problem(value, label: str) -> str | None:
         elif isinstance(value, dict | list):
             if depth >= MAX_JSON_DEPTH:
                 return f"{path} is nested more than {MAX_JSON_DEPTH} levels deep."
+            bound += 2
             if isinstance(value, dict):
                 for key, item in value.items():
+                    bound += 6 * len(str(key)) + 4
                     child = f"{path}.{str(key)[:40]}"
                     problem = text_problem(key) if isinstance(key, str) else None
                     if problem:
                         return f"{child}: {problem}"
                     stack.append((item, child, depth + 1))
             else:
+                bound += len(value)
                 stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
         else:
             return f"{path}: not a JSON value."
+    too_big = max_characters is not None and bound > max_characters
+    if too_big and len(json.dumps(root, ensure_ascii=False)) > max_characters:
+        return f"{label} must be at most {max_characters} characters of JSON."
     return None
 
 
@@ -291,9 +304,7 @@ def _properties(errors: dict, raw) -> dict | None:
         return None
     if not raw:
         return raw
-    problem = json_problem(raw, "properties")
-    if problem is None and len(json.dumps(raw, ensure_ascii=False)) > MAX_PROPERTIES_CHARACTERS:
-        problem = f"Properties must be at most {MAX_PROPERTIES_CHARACTERS} characters of JSON."
+    problem = json_problem(raw, "properties", MAX_PROPERTIES_CHARACTERS)
     if problem:
         errors["properties"] = [problem]
         return None
