@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from . import consent, services
+from .forms import PreferencesForm
 from .models import MembershipStatus
 
 
@@ -110,21 +111,24 @@ def preferences(request, token: str) -> HttpResponse:
         contact = consent.read_preferences_token(token)
     except consent.InvalidLink as error:
         return _invalid(request, error)
+    memberships = consent.preference_memberships(contact)
+    form = PreferencesForm(request.POST or None, memberships=memberships)
     if request.method == "POST":
         source = consent.client_consent(request, "preference center")
         if request.POST.get("action") == "unsubscribe_all":
             consent.unsubscribe(contact=contact, contact_list=None, consent=source)
-        else:
-            wanted = {int(value) for value in request.POST.getlist("lists") if value.isdecimal()}
-            consent.preferences_update(contact=contact, wanted_list_ids=wanted, consent=source)
-        # Post/redirect/get: reloading the page shows the saved state instead of posting again.
-        return redirect(f"{request.path}?saved=1")
+            return redirect(f"{request.path}?saved=1")
+        if form.is_valid():
+            consent.preferences_update(contact=contact, wanted_list_ids=set(form.cleaned_data["lists"]), consent=source)
+            # Post/redirect/get: reloading the page shows the saved state instead of posting again.
+            return redirect(f"{request.path}?saved=1")
     context = {
         "sender_name": contact.company.name,
         "email": contact.email,
         "contact_status": contact.status,
         "blacklisted": services.is_suppressed(contact.company_id, contact.email),
-        "memberships": consent.preference_memberships(contact),
+        "memberships": memberships,
         "saved": request.GET.get("saved") == "1",
+        "form_error": "These are not your lists; reload the page and choose again." if form.errors else "",
     }
-    return render(request, "consent/preferences.html", context)
+    return render(request, "consent/preferences.html", context, status=400 if form.errors else 200)

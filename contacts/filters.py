@@ -1,7 +1,15 @@
 import django_filters
+from django import forms
 
 from .models import Contact, ContactStatus, ListMembership, MembershipStatus
 from .tags import has_tag
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id. Read by int() (IntegerField), so 1e400 or 5,000 digits are "Enter a whole number":
+    NumberFilter's DecimalField took 1e400 and then crashed in its step-size check."""
+
+    field_class = forms.IntegerField
 
 
 class ContactFilterSet(django_filters.FilterSet):
@@ -9,7 +17,7 @@ class ContactFilterSet(django_filters.FilterSet):
 
     status = django_filters.ChoiceFilter(choices=ContactStatus.choices)
     # A whole number the id column can hold: 1.5 or 10^30 are a 400, not a query the database refuses.
-    list_id = django_filters.NumberFilter(method="filter_list", min_value=1, max_value=2**63 - 1, step_size=1)
+    list_id = IdFilter(method="filter_list", min_value=1, max_value=2**63 - 1)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     tag = django_filters.CharFilter(method="filter_tag", max_length=100)
 

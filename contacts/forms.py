@@ -165,3 +165,14 @@ class CustomFieldForm(forms.Form):
 class SuppressionForm(forms.Form):
     email = forms.CharField(max_length=254, widget=forms.EmailInput(attrs={"placeholder": "name@example.com"}))
     reason = forms.CharField(max_length=200, required=False)
+
+
+class PreferencesForm(forms.Form):
+    """The preference center's ticked lists: only ids of the contact's own lists (a tampered value,
+    a NUL or a 5,000-digit number is a form error, never an exception)."""
+
+    lists = forms.TypedMultipleChoiceField(coerce=int, required=False)
+
+    def __init__(self, *args, memberships, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lists"].choices = [(str(m.contact_list_id), m.contact_list.name) for m in memberships]

@@ -32,6 +32,8 @@ STAGED_LIFETIME = timedelta(days=1)
 SESSION_KEY = "contact_import_staged"
 RECENT_IMPORTS = 20
 SHOWN_ERRORS = 20
+NUL = "\x00"
+NUL_TARGET = "A target must not contain NUL characters."
 
 
 class ImportUploadForm(forms.Form):
@@ -87,10 +89,14 @@ def contact_imports(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            imports.csv_preview(upload)
+            preview = imports.csv_preview(upload)
         except ValidationError as exc:
             form.add_error("file", exc.message_dict["file"])
         else:
+            if any(NUL in column for column in preview.header):
+                # Column names are kept with the import (PostgreSQL text refuses NUL).
+                form.add_error("file", "The header must not contain NUL characters; fix the column names.")
+        if form.is_valid():
             _sweep_staged()
             token = uuid.uuid4().hex
             staged = default_storage.save(f"{STAGED_DIR}/{token}.csv", upload)
@@ -98,7 +104,7 @@ def contact_imports(request: HttpRequest) -> HttpResponse:
             request.session.setdefault(SESSION_KEY, {})[token] = {
                 "company_id": request.company.pk,
                 "file": staged,
-                "original_name": Path(upload.name).name[:255],
+                "original_name": "".join(char for char in Path(upload.name).name if char.isprintable())[:255],
                 "list_id": contact_list.pk if contact_list else None,
                 "tags": split_tags(form.cleaned_data["tags"]),
             }
@@ -127,6 +133,9 @@ def contact_import_mapping(request: HttpRequest, token: str) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         mapping = {column: request.POST.get(f"column-{index}", "") for index, column in enumerate(preview.header)}
+        # The targets are stored with the import (PostgreSQL text refuses NUL).
+        errors = {f"mapping.{column}": [NUL_TARGET] for column, target in mapping.items() if NUL in target}
+    if request.method == "POST" and not errors:
         contact_list = None
         if staged["list_id"]:
             contact_list = ContactList.objects.for_company(request.company).filter(pk=staged["list_id"]).first()

@@ -599,7 +599,8 @@ def segment_export_contacts(*, company: Company, segment: Segment) -> QuerySet:
 def export_rows(*, company: Company, contacts: QuerySet) -> Iterator[list[str]]:
     """The header, then one row per contact, read 2000 at a time (two queries per 2000)."""
     fields = list(CustomField.objects.for_company(company))
-    yield EXPORT_COLUMNS + [f"field:{f.name}" if f.name in EXPORT_COLUMNS else f.name for f in fields]
+    # Custom field names are user input too: a name such as "=HYPERLINK(...)" is escaped like a cell.
+    yield EXPORT_COLUMNS + [_safe_cell(f"field:{f.name}" if f.name in EXPORT_COLUMNS else f.name) for f in fields]
     contacts = contacts.order_by("pk").prefetch_related(
         Prefetch("field_values", queryset=CustomFieldValue.objects.all())
     )

@@ -4,12 +4,12 @@ Each app's api/urls.py, the schema and docs, and a JSON 404 for anything else.
 """
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView
 
+from salloq.core.api.schema_views import CachedSchemaView
 from salloq.core.api.views import ApiDocsView, api_not_found
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", CachedSchemaView.as_view(), name="api-schema"),
     path("docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("salloq.core.api.urls")),
     path("", include("contacts.api.urls")),

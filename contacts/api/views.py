@@ -406,7 +406,8 @@ class ContactListViewSet(
         responses={200: s.ListMemberSerializer},
         description="Unsubscribe the contact from this list; the membership stays, unsubscribed, with its time.",
     )
-    @action(detail=True, methods=["delete"], url_path=r"members/(?P<contact_id>[0-9]+)")
+    # At most 19 digits (a bigint): a 5,000-digit id is no route (404), not a ValueError in the lookup.
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<contact_id>[0-9]{1,19})")
     def remove_member(self, request, pk=None, contact_id=None):
         contact_list = self.get_object()
         membership = get_object_or_404(selectors.list_members(contact_list=contact_list), contact_id=contact_id)

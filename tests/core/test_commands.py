@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from salloq.core import apikeys
 from salloq.core.models import ApiKey, Company, Heartbeat, TaskProbe
@@ -108,6 +109,8 @@ def test_demo_setup_is_idempotent_and_keeps_printing_working_credentials(setting
     first = ensure_demo()
     second = ensure_demo()
     assert first == second
-    assert authenticate(username=first["username"], password=first["password"]) is not None
+    # django-axes counts login attempts per client, so authenticate() needs the request.
+    request = RequestFactory().post("/accounts/login/")
+    assert authenticate(request, username=first["username"], password=first["password"]) is not None
     assert ApiClient(first["api_key"], first["company_id"]).get("/api/").status_code == 200
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
