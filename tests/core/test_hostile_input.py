@@ -682,6 +682,19 @@ def test_a_successful_login_resets_the_failure_count(db, settings):
         assert Client().post("/accounts/login/", {"username": user.username, "password": "wrong"}).status_code == 200
 
 
+def test_behind_the_proxy_lockouts_follow_the_address_the_proxy_saw(db, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    user = UserFactory(username="proxied")
+    # The attacker forges a first X-Forwarded-For entry; the proxy appends the address it saw.
+    attacker = Client(HTTP_X_FORWARDED_FOR="192.0.2.5, 198.51.100.7")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        attacker.post("/accounts/login/", {"username": user.username, "password": "wrong"})
+    assert attacker.post("/accounts/login/", {"username": user.username, "password": "wrong"}).status_code == 429
+    owner = Client(HTTP_X_FORWARDED_FOR="192.0.2.5")
+    response = owner.post("/accounts/login/", {"username": user.username, "password": "correct-horse-battery"})
+    assert response.status_code == 302
+
+
 # --- Deploy settings ----------------------------------------------------------------------------
 
 
