@@ -12,20 +12,14 @@ without anyone listing them:
   (`contact_id`, `list_id`; a bare `id` names nothing beyond its own resource);
 - a path parameter the source has too comes from the source's request (`/api/blacklist/{email}/`).
 
-A target is linked when every one of its path parameters is filled. LINKED_RESULTS adds the one
-link these rules cannot see, into a list of results.
+A target is linked when every one of its path parameters is filled. Answers listing per-item
+results (POST /api/lists/{id}/members) link nowhere: an item's id is there even when the item
+failed, so a link would promise a resource that was not created.
 """
 
 import re
 
 HTTP_METHODS = ("get", "put", "patch", "delete", "post")
-
-# Answers that report per-item results: the first item's identifier fills the target's parameter.
-# (source operationId, JSON pointer in its answer, target operationId, parameter)
-LINKED_RESULTS = [
-    ("lists_members_create", "/results/0/contact_id", "lists_members_destroy", "contact_id"),
-]
-
 
 def _normalized(name: str) -> str:
     return name.replace("_", "").lower()
@@ -83,7 +77,6 @@ def _link_parameters(source_path: str, identifier: str | None, target_path: str,
 
 def add_links(result: dict, generator=None, request=None, public=None) -> dict:
     """drf-spectacular POSTPROCESSING_HOOKS entry: adds `links` to the create operations' answers."""
-    by_id = {operation["operationId"]: (path, operation) for path, _, operation in _operations(result)}
     for source_path, source_method, source in _operations(result):
         responses = source.get("responses", {})
         if "201" not in responses:
@@ -101,13 +94,4 @@ def add_links(result: dict, generator=None, request=None, public=None) -> dict:
                     links[target["operationId"]] = {"operationId": target["operationId"], "parameters": parameters}
             if links:
                 response["links"] = links
-    for source_id, pointer, target_id, parameter in LINKED_RESULTS:
-        source_path, source = by_id[source_id]
-        target_path, _ = by_id[target_id]
-        parameters = {f"path.{parameter}": f"$response.body#{pointer}"}
-        for name in _path_parameters(target_path):
-            if name != parameter and name in _path_parameters(source_path):
-                parameters[f"path.{name}"] = f"$request.path.{name}"
-        response = next(response for code, response in source["responses"].items() if code.startswith("2"))
-        response.setdefault("links", {})[target_id] = {"operationId": target_id, "parameters": parameters}
     return result
