@@ -13,11 +13,13 @@ from itertools import count
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from salloq.core.db import is_statement_timeout, timeout_message
 from salloq.core.htmx import htmx_partial, render_page
 from salloq.core.models import Role
 from salloq.core.numbers import NumberError, as_json_number, parse_decimal
@@ -410,7 +412,8 @@ def builder_from_definition(company, definition) -> Builder:
 
 def _live(builder: Builder) -> dict:
     """Count and first contacts of what the builder says, or the errors that stop it (put on the rows,
-    and listed by rule number for the live panel, which is swapped without the rows)."""
+    and listed by rule number for the live panel, which is swapped without the rows). A valid
+    definition whose count runs past the statement timeout can still be saved: the panel says so."""
     definition, paths = builder.definition()
     try:
         contacts = segments.segment_contacts(builder.company, definition)
@@ -419,12 +422,14 @@ def _live(builder: Builder) -> dict:
         problems = [("", message) for message in builder.errors]
         problems += [(row.label, message) for row in paths.values() for message in row.errors]
         return {"live_ok": False, "definition": definition, "problems": problems}
-    return {
-        "live_ok": True,
-        "live_count": contacts.count(),
-        "live_contacts": list(contacts[:PREVIEW_SIZE]),
-        "definition": definition,
-    }
+    live = {"live_ok": True, "definition": definition}
+    try:
+        live.update(live_count=contacts.count(), live_contacts=list(contacts[:PREVIEW_SIZE]))
+    except OperationalError as exc:
+        if not is_statement_timeout(exc):
+            raise
+        live["live_timeout"] = timeout_message()
+    return live
 
 
 def _builder_context(request: HttpRequest, builder: Builder, segment: Segment | None, **extra) -> dict:
@@ -448,7 +453,7 @@ def _builder_context(request: HttpRequest, builder: Builder, segment: Segment | 
 @company_view()
 @require_GET
 def segments_list(request: HttpRequest) -> HttpResponse:
-    """All segments; each row loads its live count on its own (one COUNT each, in parallel)."""
+    """All segments; each row loads its live count by itself once it is on screen, one at a time."""
     context = {
         "segments": Segment.objects.for_company(request.company).order_by("name", "id"),
         "can_edit": request.membership.allows(Role.MARKETER),
@@ -465,6 +470,10 @@ def segment_count(request: HttpRequest, segment_id: int) -> HttpResponse:
         context["count"] = segments.segment_contacts(request.company, segment.definition).count()
     except ValidationError as exc:
         context["problems"] = [m for messages_ in exc.message_dict.values() for m in messages_]
+    except OperationalError as exc:
+        if not is_statement_timeout(exc):
+            raise
+        context["too_slow"] = timeout_message()
     return render_page(request, "contacts/_segment_count.html", "contacts/_segment_count.html", context)
 
 

@@ -79,7 +79,7 @@ from .tags import TagsMatch
 
 MAX_TEXT = 255
 MAX_DAYS = 36_500
-NUMBER_LIMIT = Decimal(10) ** 15 - 1  # largest magnitude; well inside the DecimalField columns compared against
+NUMBER_LIMIT = Decimal(10) ** 15  # magnitudes stay below it: well inside the DecimalField columns compared against
 MAX_COUNT = 10**9
 MAX_WHERE_KEYS = 10
 
@@ -356,19 +356,16 @@ def _number(raw) -> Decimal:
         # Text is never a number in a rule ("5" compares as text), but text that would not even make
         # a usable number (the dashboard's 1e1000000 or NaN) says why.
         try:
-            parse_decimal(raw)
+            parse_decimal(raw, limit=NUMBER_LIMIT)
         except NumberError as exc:
             raise _Invalid(str(exc)) from None
         raise _Invalid("must be a number, not text")
     if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
         raise _Invalid("must be a number")
     try:
-        value = parse_decimal(raw, limit=NUMBER_LIMIT + 1)
+        return parse_decimal(raw, limit=NUMBER_LIMIT)
     except NumberError as exc:
         raise _Invalid(str(exc)) from None
-    if abs(value) > NUMBER_LIMIT:
-        raise _Invalid(f"must be between -{NUMBER_LIMIT} and {NUMBER_LIMIT}")
-    return value
 
 
 def _count(raw) -> int:

@@ -109,6 +109,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every statement of a web request, API or dashboard, runs under WEB_STATEMENT_TIMEOUT_MS.
+    "salloq.core.db.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # NUL in the URL or query string and oversized bodies: refused before any view (API or dashboard).
@@ -172,6 +174,10 @@ elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database.setdefault("OPTIONS", {})
     _database["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _database}
+# Every statement a web request runs is cancelled by the database after this long (salloq/core/db.py):
+# the API answers 503 "Query timed out", the dashboard says to simplify the request. Celery workers
+# and management commands are not limited. 0 turns the limit off.
+WEB_STATEMENT_TIMEOUT_MS = env_int("WEB_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit counters, API key lookups) -------------------------------

@@ -32,7 +32,7 @@ NO_NUL = "^[^\\u0000]*$"
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": segments.MAX_TEXT, "pattern": "^[^\\u0000]+$"}
 _LIMIT = int(segments.NUMBER_LIMIT)
-_NUMBER = {"type": "number", "minimum": -_LIMIT, "maximum": _LIMIT}
+_NUMBER = {"type": "number", "minimum": -_LIMIT, "exclusiveMinimum": True, "maximum": _LIMIT, "exclusiveMaximum": True}
 _COUNT = {"type": "integer", "minimum": 0, "maximum": segments.MAX_COUNT}
 _LIST_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 _DATE = {

@@ -9,6 +9,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from .db import TIMEOUT_ERROR, is_statement_timeout, timeout_message
+
 logger = logging.getLogger("salloq.api")
 
 SHORT_ERRORS = {
@@ -90,6 +92,11 @@ def api_exception_handler(exc, context):
         body = error_body(405, f"Method {request.method} is not allowed on {request.path}.")
     elif isinstance(exc, exceptions.APIException):
         body = error_body(exc.status_code, str(exc.detail))
+    elif is_statement_timeout(exc):
+        # 503, not 4xx: the request was valid and the server gave up on it (WEB_STATEMENT_TIMEOUT_MS);
+        # not 504 either, which reports a gateway whose upstream did not answer.
+        logger.warning("Statement timeout in API view %s", getattr(context.get("request"), "path", "?"))
+        body = error_body(503, timeout_message(), TIMEOUT_ERROR)
     else:
         request = context.get("request")
         logger.exception("Unhandled error in API view %s", getattr(request, "path", "?"))

@@ -67,7 +67,7 @@ def test_list_page_shows_segments_and_loads_each_count_by_itself(marketer, compa
     assert page.status_code == 200
     html = page.content.decode()
     assert "Subscribers" in html and f'hx-get="/contacts/segments/{segment.pk}/count/"' in html
-    assert 'hx-trigger="load"' in html
+    assert 'hx-trigger="revealed" hx-sync="closest table:queue all"' in html  # on screen, one at a time
     assert 'href="/contacts/segments/"' in html and 'aria-current="page">Segments' in html  # the nav entry
 
     partial = marketer.get("/contacts/segments/", **HX)

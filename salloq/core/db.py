@@ -1,0 +1,183 @@
+"""A time limit on every database statement a web request runs (WEB_STATEMENT_TIMEOUT_MS).
+
+A web worker that waits on one query serves nobody else, and a query keeps running in the database
+after the worker that sent it has been killed. So every statement of a web request is cut off after
+the limit, by the database itself:
+
+- PostgreSQL: ``statement_timeout`` is set on the connection before the request's first statement
+  and reset after its last, so a connection kept between requests (CONN_MAX_AGE) never carries one
+  request's limit into code that is not a request. The server cancels the statement even when
+  nobody is left to read its answer.
+- SQLite: a progress handler interrupts a statement once SQLite has worked on it for the limit.
+
+Celery workers and management commands never pass through the middleware, so imports and exports
+there run as long as they need. A cancelled statement raises django.db.OperationalError;
+`is_statement_timeout` recognises it: the API answers 503 "Query timed out", the dashboard a page
+(or the part of a page) that says to simplify the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack, contextmanager
+
+from django.conf import settings
+from django.db import OperationalError, connections
+from django.http import FileResponse
+from django.shortcuts import render
+
+from .htmx import htmx_partial
+
+logger = logging.getLogger("salloq.db")
+
+# SQLite calls the progress handler every this many virtual machine instructions (some tens of
+# microseconds of work); a longer pause between two calls means SQLite had handed rows back and was
+# waiting for the application to ask for more (a streamed export), which does not count against the
+# statement. A callback this often costs a few percent of a heavy statement's time.
+SQLITE_PROGRESS_STEPS = 1_000
+SQLITE_IDLE_GAP = 0.001
+
+
+TIMEOUT_ERROR = "Query timed out"
+
+
+def timeout_message() -> str:
+    seconds = settings.WEB_STATEMENT_TIMEOUT_MS / 1000
+    return (
+        f"The database gave up after {seconds:g} s (WEB_STATEMENT_TIMEOUT_MS). Simplify the request "
+        "(fewer rules, a narrower filter or search) and try again."
+    )
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    """True for the error a statement cut off by the limit raises (on either database)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if type(cause).__module__.startswith("psycopg"):
+        from psycopg.errors import QueryCanceled
+
+        return isinstance(cause, QueryCanceled)
+    return str(exc) == "interrupted"  # sqlite3: only the progress handler below interrupts
+
+
+class _StatementLimit:
+    """An execute wrapper that puts the limit on the connection before each statement it runs."""
+
+    def __init__(self, milliseconds: int):
+        self.milliseconds = milliseconds
+        self.seconds = milliseconds / 1000
+        self.limited = None  # the DB-API connection statement_timeout was set on
+        self.until_commit = False  # set inside a transaction: a rollback would undo it
+        self.spent = self.last_tick = 0.0
+
+    def __call__(self, execute, sql, params, many, context):
+        connection = context["connection"]
+        if connection.vendor == "postgresql":
+            self._limit_postgresql(connection)
+        elif connection.vendor == "sqlite":
+            self._limit_sqlite(connection)
+        return execute(sql, params, many, context)
+
+    # PostgreSQL
+
+    def _limit_postgresql(self, connection) -> None:
+        raw = connection.connection
+        in_transaction = not connection.get_autocommit()
+        if raw is self.limited and not (self.until_commit and not in_transaction):
+            return
+        # On the DB-API cursor: no query log entry, no recursion into this wrapper.
+        with raw.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{self.milliseconds}ms"])
+        self.limited, self.until_commit = raw, in_transaction
+
+    def _release_postgresql(self, connection) -> None:
+        raw = connection.connection
+        if raw is None or raw is not self.limited:
+            return  # never set, or the connection was closed (and the setting with it)
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute("RESET statement_timeout")
+        except Exception:
+            if connection.get_autocommit():
+                # The setting could not be taken back: the connection must not serve anything else.
+                logger.warning("Could not reset statement_timeout; closing the connection", exc_info=True)
+                connection.close()
+            # Inside a failed transaction (only tests keep one open across a request) the RESET is
+            # refused, and the rollback that must follow undoes the SET anyway.
+
+    # SQLite
+
+    def _limit_sqlite(self, connection) -> None:
+        raw = connection.connection
+        if raw is not self.limited:
+            raw.set_progress_handler(self._progress, SQLITE_PROGRESS_STEPS)
+            self.limited = raw
+        self.spent, self.last_tick = 0.0, time.monotonic()
+
+    def _progress(self) -> int:
+        now = time.monotonic()
+        gap, self.last_tick = now - self.last_tick, now
+        if gap < SQLITE_IDLE_GAP:
+            self.spent += gap
+        return 1 if self.spent > self.seconds else 0  # non-zero interrupts the statement
+
+    def _release_sqlite(self, connection) -> None:
+        raw = connection.connection
+        if raw is not None and raw is self.limited:
+            raw.set_progress_handler(None, 0)
+
+    def release(self, connection) -> None:
+        if connection.vendor == "postgresql":
+            self._release_postgresql(connection)
+        elif connection.vendor == "sqlite":
+            self._release_sqlite(connection)
+
+
+@contextmanager
+def statement_timeout(milliseconds: int):
+    """Every statement run on this thread's connections inside the block is limited to `milliseconds`."""
+    with ExitStack() as stack:
+        for connection in connections.all():
+            limit = _StatementLimit(milliseconds)
+            stack.enter_context(connection.execute_wrapper(limit))
+            stack.callback(limit.release, connection)
+        yield
+
+
+def _streamed(content, milliseconds: int):
+    """A streaming response's content, produced under the same limit as the view that returned it."""
+    with statement_timeout(milliseconds):
+        yield from content
+
+
+class StatementTimeoutMiddleware:
+    """First in MIDDLEWARE: every web request (dashboard and API, the gateway's direct calls to API
+    views included) runs its statements under WEB_STATEMENT_TIMEOUT_MS; 0 turns the limit off."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        milliseconds = settings.WEB_STATEMENT_TIMEOUT_MS
+        if not milliseconds:
+            return self.get_response(request)
+        with statement_timeout(milliseconds):
+            response = self.get_response(request)
+        # A streamed download (a CSV export) reads the database while it is sent, after the view.
+        if response.streaming and not response.is_async and not isinstance(response, FileResponse):
+            response.streaming_content = _streamed(response.streaming_content, milliseconds)
+        return response
+
+    def process_exception(self, request, exception):
+        """A dashboard view whose statement was cut off: a page saying so, not a server error.
+        (API views answer in the API's error shape: salloq.core.errors.)"""
+        if not is_statement_timeout(exception):
+            return None
+        logger.warning(
+            "Statement timeout (%s ms) on %s %s", settings.WEB_STATEMENT_TIMEOUT_MS, request.method, request.path
+        )
+        context = {"message": timeout_message()}
+        template = "core/_query_timeout.html" if htmx_partial(request) else "core/query_timeout.html"
+        return render(request, template, context, status=503)
