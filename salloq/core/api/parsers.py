@@ -28,10 +28,11 @@ from salloq.core.numbers import NumberError, parse_decimal
 MAX_NESTING = 32
 
 # A JSON number must fit a double (what every JSON library reads it as): 1e400 would become
-# infinity and 1e-999999999 a silent 0. Fields narrow this further (numbers.NUMBER_LIMIT for
-# numeric columns); a 5,000-digit integer is refused by parse_decimal's text length cap.
+# infinity and 1e-999999999 a silent 0. Doubles reach 5e-324 (subnormals), so that is the floor.
+# Fields narrow this further (numbers.NUMBER_LIMIT for numeric columns); a 5,000-digit integer is
+# refused by parse_decimal's text length cap.
 JSON_NUMBER_LIMIT = Decimal("1e308")
-JSON_SMALLEST_EXPONENT = -307
+JSON_SMALLEST_EXPONENT = -324
 
 NESTING_MESSAGE = f"is nested deeper than {MAX_NESTING} levels"
 NUL_MESSAGE = "must not contain NUL characters"

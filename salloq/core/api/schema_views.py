@@ -17,6 +17,7 @@ class CachedSchemaView(SpectacularAPIView):
     English, so `version` and `lang` (and any other query parameter) change nothing and are ignored.
     """
 
+    company_scoped = False  # describes the API, holds no company data
     _lock = threading.Lock()
     _schema: dict | None = None
     _rendered: dict[str, tuple[bytes, str]] = {}
