@@ -269,12 +269,12 @@ def json_problem(value, label: str, max_characters: int | None = None) -> str | 
             bound += 5
         elif isinstance(value, int | float):
             bound += 40
+            # Free JSON data keeps any finite double (the API's parser already read it as one);
+            # an int larger than the largest double is refused like the parser refuses it.
             if isinstance(value, float) and not math.isfinite(value):
                 return f"{path}: must be a finite number (not NaN or Infinity)."
-            try:
-                parse_decimal(value)
-            except NumberError as exc:
-                return f"{path}: {exc}."
+            if isinstance(value, int) and value.bit_length() > 1024:
+                return f"{path}: is out of range (larger than the largest double, about 1.8e308)."
         elif isinstance(value, dict | list):
             if depth >= MAX_JSON_DEPTH:
                 return f"{path} is nested more than {MAX_JSON_DEPTH} levels deep."

@@ -102,7 +102,7 @@ def test_problems_inside_an_item_fail_only_that_item():
     assert payload["errors"] == {
         "1": {"email": ["must not contain NUL characters"], "properties.n": [payload["errors"]["1"]["properties.n"][0]]}
     }
-    assert "between" in payload["errors"]["1"]["properties.n"][0]
+    assert "out of range" in payload["errors"]["1"]["properties.n"][0]
 
 
 def test_an_item_nested_too_deep_fails_only_that_item():
@@ -119,3 +119,19 @@ def test_problems_outside_the_items_fail_the_request():
     response = _post_items('{"contacts": [{"email": "a@example.com"}], "mode": "\\ud800"}')
     assert response.status_code == 400
     assert list(json.loads(response.content)["details"]) == ["mode"]
+
+
+@pytest.mark.parametrize("number", ["1.7976931348623157e308", "-1.79e308", "5e-324", "2.2250738585072014e-308"])
+def test_every_finite_double_is_accepted(api, number):
+    body = '{"email": "d@example.com", "properties": {"n": ' + number + "}}"
+    response = _send(api, "/api/contacts", body)
+    assert response.status_code == 201, response.content
+    assert response.json()["properties"]["n"] == float(number)
+
+
+def test_brackets_and_escaped_quotes_inside_strings_do_not_count_as_nesting(api):
+    deep_looking = "[" * 200 + '\\"' + "{" * 200
+    body = '{"email": "s@example.com", "properties": {"a": "' + deep_looking + '", "b": "]]]}}}"}}'
+    response = _send(api, "/api/contacts", body)
+    assert response.status_code == 201, response.content
+    assert response.json()["properties"]["a"] == json.loads('"' + deep_looking + '"')

@@ -14,25 +14,25 @@ item never sinks the others.
 """
 
 import json
-from decimal import Decimal
+import math
+import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework.parsers import JSONParser
 
 from salloq.core.errors import ApiError
-from salloq.core.numbers import NumberError, parse_decimal
+from salloq.core.numbers import MAX_NUMBER_TEXT
 
 # Deeper than any document the API describes (a segment definition's groups, nested properties)
 # and far below the depth at which json or the serializers recurse into RecursionError.
 MAX_NESTING = 32
 
-# A JSON number must fit a double (what every JSON library reads it as): 1e400 would become
-# infinity and 1e-999999999 a silent 0. Doubles reach 5e-324 (subnormals), so that is the floor.
-# Fields narrow this further (numbers.NUMBER_LIMIT for numeric columns); a 5,000-digit integer is
-# refused by parse_decimal's text length cap.
-JSON_NUMBER_LIMIT = Decimal("1e308")
-JSON_SMALLEST_EXPONENT = -324
+# A JSON number must fit a double (what every JSON library reads it as): every finite double is
+# accepted, but 1e400 would become infinity and 1e-999999999 a silent 0. Fields narrow this further
+# (numbers.NUMBER_LIMIT for numeric columns). An integer of more digits than the largest double
+# (309) is refused before int() reads it.
+_INT_DIGITS_LIMIT = 309
 
 NESTING_MESSAGE = f"is nested deeper than {MAX_NESTING} levels"
 NUL_MESSAGE = "must not contain NUL characters"
@@ -49,24 +49,55 @@ class _BadNumber:
         self.message = message
 
 
-def _number(text: str, convert):
-    try:
-        parse_decimal(text, limit=JSON_NUMBER_LIMIT, smallest_exponent=JSON_SMALLEST_EXPONENT)
-    except NumberError as exc:
-        return _BadNumber(str(exc))
-    return convert(text)
+# The hooks run for every number of every body, so they stay cheap: an int's digit count, a
+# float's finiteness after float().
+_OUT_OF_RANGE = "is out of range (larger than the largest double, about 1.8e308)"
+_NON_ZERO_DIGIT = re.compile(r"[1-9]")
 
 
 def _parse_int(text: str):
-    return _number(text, int)
+    if len(text) - text.startswith("-") > _INT_DIGITS_LIMIT:
+        return _BadNumber(_OUT_OF_RANGE)
+    return int(text)
 
 
 def _parse_float(text: str):
-    return _number(text, float)
+    if len(text) > MAX_NUMBER_TEXT:
+        return _BadNumber(f"must be a number of at most {MAX_NUMBER_TEXT} characters")
+    value = float(text)
+    if math.isinf(value):
+        return _BadNumber(_OUT_OF_RANGE)
+    if value == 0.0 and _NON_ZERO_DIGIT.search(text.lower().partition("e")[0]):
+        return _BadNumber("is too small to be stored (it would become 0)")
+    return value
 
 
 def _parse_constant(text: str):
     return _BadNumber("must be a finite number (not NaN or Infinity)")
+
+
+# Strings can only hold NUL or a lone surrogate through a \u escape (strict UTF-8 decoding and
+# json's strict mode refuse them raw), so a body without such an escape needs no string walk.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+# The depth check reads the body's skeleton: bytes.translate (C speed) keeps only quotes,
+# backslashes and brackets, which in UTF-8 never occur inside a multi-byte character; the strings
+# are then cut out of that short skeleton, leaving the brackets that nest.
+_NOT_SKELETON = bytes(byte for byte in range(256) if byte not in b'"\\[]{}')
+_SKELETON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _nested_deeper_than(utf8: bytes, limit: int) -> bool:
+    if utf8.count(b"[") + utf8.count(b"{") <= limit:
+        return False
+    skeleton = utf8.translate(None, _NOT_SKELETON)
+    # Without escapes, quotes alternate between opening and closing a string: split is enough.
+    outside = b"".join(skeleton.split(b'"')[::2]) if b"\\" not in skeleton else _SKELETON_STRING.sub(b"", skeleton)
+    depth = 0
+    for byte in outside:
+        depth += 1 if byte in (0x5B, 0x7B) else -1  # [ {
+        if depth > limit:
+            return True
+    return False
 
 
 def _text_problem(text: str) -> str | None:
@@ -135,8 +166,20 @@ class SalloqJSONParser(JSONParser):
             text = raw.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             raise ApiError(400, "Malformed request", f"The request body is not valid {encoding} text.") from None
+        bad_numbers = []
+
+        def remember(value):
+            if isinstance(value, _BadNumber):
+                bad_numbers.append(value)
+            return value
+
         try:
-            data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+            data = json.loads(
+                text,
+                parse_int=lambda t: remember(_parse_int(t)),
+                parse_float=lambda t: remember(_parse_float(t)),
+                parse_constant=lambda t: remember(_parse_constant(t)),
+            )
         except RecursionError:
             _fail({"non_field_errors": [f"The request body {NESTING_MESSAGE}."]})
         except ValueError as exc:
@@ -146,7 +189,10 @@ class SalloqJSONParser(JSONParser):
         request = parser_context.get("request")
         item_field = getattr(view, "item_list_field", None)
         item_errors: dict[int, dict[str, list[str]]] = {}
-        if item_field and isinstance(data, dict) and isinstance(data.get(item_field), list):
+        # The walk that names each problem's path runs only when the cheap checks found a suspect.
+        utf8 = raw if encoding.lower().replace("-", "") == "utf8" else text.encode()
+        suspect = bool(bad_numbers or _SUSPECT_ESCAPE.search(text) or _nested_deeper_than(utf8, MAX_NESTING))
+        if suspect and item_field and isinstance(data, dict) and isinstance(data.get(item_field), list):
             items = data[item_field]
             for index, item in enumerate(items):
                 # An item sits two levels down: the body object, then the list.
@@ -154,7 +200,7 @@ class SalloqJSONParser(JSONParser):
                 if problems:
                     item_errors[index] = problems
                     items[index] = None
-        problems = _problems(data)
+        problems = _problems(data) if suspect else None
         if problems:
             _fail(problems)
         if request is not None:
