@@ -44,6 +44,14 @@ def test_segment_count_bench_runs_and_both_counts_agree(tmp_path):
     assert len(results["orm_ms"]) == len(results["hand_ms"]) == 1
 
 
+def test_segment_budget_bench_runs_every_worst_case_inside_the_budget(tmp_path):
+    results = _run("segment_budget", "--contacts", "2000", "--events", "20000", "--rounds", "1", tmp_path=tmp_path)
+    # The script itself fails when a worst case is over the budget or matches anyone (then its rules
+    # would not all be tested on every contact).
+    assert results["contacts"] == 2000 and len(results["cases_ms"]) == 6, results
+    assert results["median_baseline_ms"] > 0 and results["slowest"] in results["medians_ms"]
+
+
 def test_csv_import_bench_imports_every_row(tmp_path):
     results = _run("csv_import", "--rows", "2000", tmp_path=tmp_path)
     assert (results["rows"], results["created"], results["errors"]) == (2000, 2000, 0), results
