@@ -23,7 +23,7 @@ import redis
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.db import OperationalError, connection
-from django.test import Client, override_settings
+from django.test import Client
 
 from salloq.core import ratelimit, services
 from tests.conftest import REQUIRE_SERVICES, ApiClient, make_api_client
@@ -103,11 +103,13 @@ def own_redis(settings):
             "KEY_PREFIX": f"outage-{uuid.uuid4().hex}",
         }
     }
+    # Through pytest-django's `settings`, not a nested override_settings: a test that changes
+    # another setting then unwinds in order, and CACHES never outlives the test.
+    settings.CACHES = cache_settings
     try:
-        with override_settings(CACHES=cache_settings):
-            # Tests do not wait the production 5 s between attempts.
-            caches["default"].breaker.retry_seconds = 0.3
-            yield server
+        # Tests do not wait the production 5 s between attempts.
+        caches["default"].breaker.retry_seconds = 0.3
+        yield server
     finally:
         server.close()
 
