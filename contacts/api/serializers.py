@@ -376,7 +376,10 @@ class AnyOfRequiredExtension(OpenApiSerializerExtension):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         names = self.target.any_of_required
         if direction == "request" and names:
-            schema["oneOf" if self.target.only_one else "anyOf"] = [{"required": [name]} for name in names]
+            # A blank or all-space text does not count as given (the server strips text first).
+            schema["oneOf" if self.target.only_one else "anyOf"] = [
+                {"required": [name], "properties": {name: {"pattern": r"\S"}}} for name in names
+            ]
         return schema
 
 
