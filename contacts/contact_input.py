@@ -385,12 +385,18 @@ def coerce_field_value(custom_field: CustomField, raw) -> dict:
     return columns
 
 
-def _field_values(errors: dict, raw, refs: CompanyRefs) -> list[tuple[CustomField, dict]]:
+# A custom field or list the company does not have (a typo, or one deleted since the shop was set
+# up) does not lose the rest of the write: it is skipped with a warning naming it, the way an
+# unusable phone is kept with one.
+
+
+def _field_values(errors: dict, warnings: list, raw, refs: CompanyRefs) -> list[tuple[CustomField, dict]]:
     values = []
     for ref, value in field_refs(errors, raw):
         custom_field = refs.custom_field(ref)
         if custom_field is None:
-            errors.setdefault("fields", []).append(f"No custom field {ref}. Define it first (GET /api/fields).")
+            what = f"id {ref['id']}" if "id" in ref else f"named '{ref['name']}'"
+            warnings.append(f"fields: no custom field {what}; its value was not stored (see POST /api/fields).")
             continue
         try:
             values.append((custom_field, coerce_field_value(custom_field, value)))
@@ -403,7 +409,7 @@ def _field_values(errors: dict, raw, refs: CompanyRefs) -> list[tuple[CustomFiel
 # --- Lists and consent ----------------------------------------------------------------------------
 
 
-def _lists(errors: dict, raw, refs: CompanyRefs) -> list[tuple[ContactList, str]]:
+def _lists(errors: dict, warnings: list, raw, refs: CompanyRefs) -> list[tuple[ContactList, str]]:
     if not isinstance(raw, list):
         errors["lists"] = ['Lists must be a list of {"id" or "name", "action"?}.']
         return []
@@ -433,7 +439,7 @@ def _lists(errors: dict, raw, refs: CompanyRefs) -> list[tuple[ContactList, str]
         found = refs.contact_list(ref)
         if found is None:
             what = f"id {ref['id']}" if "id" in ref else f"name '{ref['name']}'"
-            errors[key] = [f"No list with {what}. See GET /api/lists."]
+            warnings.append(f"{key}: no list with {what}; skipped (see GET /api/lists).")
             continue
         resolved.append((found, action))
     return resolved
@@ -498,9 +504,9 @@ def clean_contact_input(raw, refs: CompanyRefs, *, partial: bool = False) -> Con
     if raw.get("properties") is not None:
         cleaned.properties = _properties(errors, raw["properties"])
     if raw.get("fields") is not None:
-        cleaned.field_values = _field_values(errors, raw["fields"], refs)
+        cleaned.field_values = _field_values(errors, cleaned.warnings, raw["fields"], refs)
     if raw.get("lists") is not None:
-        cleaned.lists = _lists(errors, raw["lists"], refs)
+        cleaned.lists = _lists(errors, cleaned.warnings, raw["lists"], refs)
     if raw.get("consent") is not None:
         cleaned.consent = _consent(errors, raw["consent"])
     if errors:

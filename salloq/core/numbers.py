@@ -11,9 +11,10 @@ from decimal import Decimal, InvalidOperation
 # Numbers go to numeric(30, 6) columns: 24 integer digits, but SQLite keeps them as doubles, whose
 # rounding pushes values near 10^24 past the column. One digit less is safe.
 NUMBER_LIMIT = Decimal(10) ** 23
-# The smallest magnitude kept (besides 0): the columns keep 6 decimal places; JSON data
-# (properties, event data) may carry finer values, but not an exponent of -999999999.
-SMALLEST_EXPONENT = -30
+# The smallest magnitude accepted (besides 0): a double's smallest subnormal, so any number a
+# JSON client can send is accepted (numeric columns then round it to their 6 decimal places),
+# while text such as 1e-999999999, whose exponent would follow it into arithmetic, is refused.
+SMALLEST_EXPONENT = -324
 # Longer text is no number anyone types or sends: refused before Decimal reads it.
 MAX_NUMBER_TEXT = 100
 

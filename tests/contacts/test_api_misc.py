@@ -312,9 +312,12 @@ def test_another_company_cannot_reach_our_rows_through_its_own_objects(other_api
     assert not theirs.memberships.exists()
 
     upsert = other_api.post("/api/contacts", {"email": "ann@example.com", "lists": [{"id": news.pk}]})
-    assert upsert.status_code == 400 and "lists[0]" in upsert.json()["details"]
-    created = other_api.post("/api/contacts", {"email": "ann@example.com", "first_name": "Other Ann"})
-    assert created.status_code == 201 and created.json()["contact_id"] != person.pk
+    # Another company's list is no list of ours: skipped with a warning, never joined.
+    assert upsert.status_code == 201 and upsert.json()["lists"] == []
+    assert upsert.json()["contact_id"] != person.pk
+    assert upsert.json()["warnings"] == [f"lists[0]: no list with id {news.pk}; skipped (see GET /api/lists)."]
+    updated = other_api.post("/api/contacts", {"email": "ann@example.com", "first_name": "Other Ann"})
+    assert updated.status_code == 200 and updated.json()["contact_id"] == upsert.json()["contact_id"]
     person.refresh_from_db()
     assert person.first_name == "Ann"
 

@@ -166,8 +166,11 @@ def test_bulk_items_apply_their_lists_like_the_upsert(api, company):
     contacts.append({"email": "m0@example.com", "lists": [{"id": vip.pk, "action": "unsubscribe"}]})
     contacts.append({"email": "x@example.com", "lists": [{"name": "No such list"}]})
     body = api.post("/api/contacts/bulk", {"contacts": contacts}).json()
-    assert (body["created"], body["updated"], body["failed"]) == (300, 1, 1)
-    assert body["results"][-1]["errors"] == {"lists[0]": ["No list with name 'No such list'. See GET /api/lists."]}
+    assert (body["created"], body["updated"], body["failed"]) == (301, 1, 0)
+    # An unknown list loses nothing else of the item: it is skipped with a warning naming it.
+    assert body["results"][-1]["status"] == "created"
+    warning = "lists[0]: no list with name 'No such list'; skipped (see GET /api/lists)."
+    assert body["results"][-1]["warnings"] == [warning]
     assert ListMembership.objects.filter(contact_list=news, status="subscribed").count() == 300
     assert ListMembership.objects.filter(contact_list=vip, status="subscribed").count() == 299
     m0 = Contact.objects.for_company(company).get(email="m0@example.com")
