@@ -166,6 +166,10 @@ class Command(BaseCommand):
                 os.environ.get("WEB_WORKERS", "1"),
                 "--threads",
                 "8",
+                # gunicorn's longest request line (8190; default 4094): a query of several
+                # percent-encoded non-Latin values fits, where the default answered an HTML 414.
+                "--limit-request-line",
+                "8190",
                 "--access-logfile",
                 "-",
             ],
