@@ -21,15 +21,11 @@ Exit status: 0 when the runs were clean (also when the target is missed, unless 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the bench package is importable from the root
     sys.path.insert(0, str(ROOT))
 
-from bench.api_root import BenchError, _on_alarm, _on_terminate, drop_database, log, recreate_database  # noqa: E402
-from bench.segment_count import EVENTS_SQL, secondary_indexes, setup_django  # noqa: E402
+from bench.api_root import BenchError, log  # noqa: E402
+from bench.segment_count import (  # noqa: E402
+    EVENTS_SQL,
+    run_on_scratch_database,
+    secondary_indexes,
+    write_results,
+)
 
 TARGET_MS = 2000.0
 BASELINE = {"operator": "and", "rules": [{"field": "status", "comparison": "equals", "value": "subscribed"}]}
@@ -278,38 +279,13 @@ def report(summary: Summary) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_terminate)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    scratch = Path(tempfile.mkdtemp(prefix="salloq-bench-budget-"))
-    signal.alarm(args.time_limit)
     started = time.monotonic()
-    try:
-        recreate_database(args.pg_url, args.db_name)
-        setup_django(args, scratch)
-        log(f"scratch database {args.db_name} migrated ({time.monotonic() - started:.1f} s)")
-        company_id = load(args)
-        summary = measure(args, company_id)
-    except BenchError as exc:
-        print(f"\nFAILED: {exc}", file=sys.stderr)
+    summary = run_on_scratch_database(args, "salloq-bench-budget-", lambda args: measure(args, load(args)))
+    if summary is None:
         return 1
-    finally:
-        signal.alarm(0)  # the cleanup must not be cut short
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception as exc:  # Django may not even be set up
-            print(f"cleanup: could not close connections: {exc}", file=sys.stderr)
-        try:
-            drop_database(args.pg_url, args.db_name)
-        except Exception as exc:
-            print(f"cleanup: could not drop the scratch database: {exc}", file=sys.stderr)
-        shutil.rmtree(scratch, ignore_errors=True)
     report(summary)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(asdict(summary), indent=2) + "\n")
-    log(f"results written to {args.results} ({time.monotonic() - started:.0f} s in all)")
-    return 1 if args.check and not summary.target_met else 0
+    write_results(args, summary, started)
+    return 1 if args.check and not (summary.target_met) else 0
 
 
 if __name__ == "__main__":

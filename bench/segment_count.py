@@ -295,22 +295,23 @@ def report(summary: Summary) -> None:
     print(f"compiler under {TARGET_MS:.0f} ms: {'MET' if summary.time_met else 'NOT MET'}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_on_scratch_database(args: argparse.Namespace, prefix: str, work) -> object | None:
+    """Recreate and migrate the scratch database, run `work(args)` on it and drop it again, even on
+    error, Ctrl-C, SIGTERM or the time limit. Returns what `work` returned, or None after a
+    BenchError (printed)."""
     signal.signal(signal.SIGTERM, _on_terminate)
     signal.signal(signal.SIGALRM, _on_alarm)
-    scratch = Path(tempfile.mkdtemp(prefix="salloq-bench-segments-"))
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     signal.alarm(args.time_limit)
     started = time.monotonic()
     try:
         recreate_database(args.pg_url, args.db_name)
         setup_django(args, scratch)
         log(f"scratch database {args.db_name} migrated ({time.monotonic() - started:.1f} s)")
-        company_id = load(args)
-        summary = measure(args, company_id)
+        return work(args)
     except BenchError as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
-        return 1
+        return None
     finally:
         signal.alarm(0)  # the cleanup must not be cut short
         try:
@@ -324,10 +325,22 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             print(f"cleanup: could not drop the scratch database: {exc}", file=sys.stderr)
         shutil.rmtree(scratch, ignore_errors=True)
-    report(summary)
+
+
+def write_results(args: argparse.Namespace, summary, started: float) -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(asdict(summary), indent=2) + "\n")
     log(f"results written to {args.results} ({time.monotonic() - started:.0f} s in all)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    summary = run_on_scratch_database(args, "salloq-bench-segments-", lambda args: measure(args, load(args)))
+    if summary is None:
+        return 1
+    report(summary)
+    write_results(args, summary, started)
     return 1 if args.check and not (summary.ratio_met and summary.time_met) else 0
 
 
