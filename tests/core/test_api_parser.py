@@ -126,7 +126,8 @@ def test_every_finite_double_is_accepted(api, number):
     body = '{"email": "d@example.com", "properties": {"n": ' + number + "}}"
     response = _send(api, "/api/contacts", body)
     assert response.status_code == 201, response.content
-    assert response.json()["properties"]["n"] == float(number)
+    # PostgreSQL's jsonb keeps such a number exactly, and may give it back as its integer digits.
+    assert float(response.json()["properties"]["n"]) == float(number)
 
 
 def test_brackets_and_escaped_quotes_inside_strings_do_not_count_as_nesting(api):
