@@ -36,6 +36,7 @@ MAX_TAG_LENGTH = 100
 MAX_LISTS = 100
 MAX_FIELD_VALUES = 200
 MAX_LIST_NAME_LENGTH = 200
+MAX_FIELD_NAME_LENGTH = 100  # CustomField.name
 MAX_ID = 2**63 - 1  # BigAutoField
 # Properties: nesting (a 300-deep object is no customer data) and size of the JSON text.
 MAX_JSON_DEPTH = 20
@@ -333,9 +334,12 @@ def field_refs(errors: dict, values) -> list[tuple[dict, Any]]:
         if ok and "id" in item:
             ok = type(item["id"]) is int and 1 <= item["id"] <= MAX_ID
         if ok and "name" in item:
-            ok = isinstance(item["name"], str)
+            ok = isinstance(item["name"], str) and len(item["name"]) <= MAX_FIELD_NAME_LENGTH
         if not ok:
-            errors[f"fields[{index}]"] = ["Each field needs an 'id' (a whole number) or a 'name', and a 'value'."]
+            errors[f"fields[{index}]"] = [
+                f"Each field needs an 'id' (a whole number) or a 'name' (at most {MAX_FIELD_NAME_LENGTH} characters), "
+                "and a 'value'."
+            ]
             continue
         refs.append(({k: item[k] for k in ("id", "name") if k in item}, item["value"]))
     return refs

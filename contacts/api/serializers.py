@@ -225,7 +225,8 @@ FIELD_VALUE_SCHEMA = {
         "description": (
             "Custom field values (define fields first, GET /api/fields): an object of name to value, "
             'or Splio\'s list form [{"id" or "name", "value"}]. A value that does not fit the field\'s '
-            'type is a 400 naming `fields.<name>`; null or "" clears it.'
+            'type is a 400 naming `fields.<name>`; null or "" clears it; a field the company does not have is '
+            "skipped with a warning."
         ),
         "anyOf": [
             {"type": "object", "additionalProperties": FIELD_VALUE_SCHEMA, "maxProperties": MAX_FIELD_VALUES},
@@ -240,6 +241,7 @@ FIELD_VALUE_SCHEMA = {
                         "value": FIELD_VALUE_SCHEMA,
                     },
                     "required": ["value"],
+                    "anyOf": [{"required": ["id"]}, {"required": ["name"]}],
                 },
             },
         ],
