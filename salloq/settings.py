@@ -239,6 +239,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "salloq.core.client_ip.client_ip"  # the proxy's X-Forwarded-For when behind one
+# Login failures and lockouts are still logged as warnings; the start-up banner is noise in every command.
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
