@@ -317,17 +317,14 @@ def _properties(errors: dict, raw) -> dict | None:
 
 def field_refs(errors: dict, values) -> list[tuple[dict, Any]]:
     """Splio's list form [{"id"|"name", "value"}] or a plain {"name": value} object, as (ref, value)."""
-    if isinstance(values, dict):
-        if len(values) > MAX_FIELD_VALUES:
-            errors["fields"] = [f"At most {MAX_FIELD_VALUES} field values at once."]
-            return []
-        return [({"name": name}, value) for name, value in values.items()]
-    if not isinstance(values, list):
+    if not isinstance(values, dict | list):
         errors["fields"] = ["Fields must be an object of name to value, or a list of id or name and value."]
         return []
     if len(values) > MAX_FIELD_VALUES:
         errors["fields"] = [f"At most {MAX_FIELD_VALUES} field values at once."]
         return []
+    if isinstance(values, dict):
+        return [({"name": name}, value) for name, value in values.items()]
     refs = []
     for index, item in enumerate(values):
         ok = isinstance(item, dict) and ("id" in item or "name" in item) and "value" in item

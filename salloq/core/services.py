@@ -8,7 +8,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import apikeys
-from .authentication import forget_principal
 from .models import ApiKey, Company, Membership, Role, Scope
 from .validators import require_header_safe
 
@@ -93,10 +92,7 @@ def api_key_create(
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-    key_hash = api_key.key_hash
-    transaction.on_commit(lambda: forget_principal(key_hash))
-    forget_principal(key_hash)
+        api_key.save(update_fields=["revoked_at"])  # the save drops the cached lookup (core.signals)
     return api_key
 
 
