@@ -54,6 +54,14 @@ TEXT = "^[^\\u0000]+$"
 # What str.strip() removes, spelled out: "\\s" means other things in other regex dialects.
 SPACE = "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
+# What the email validator always accepts: an ASCII dot-atom local part and a host name with a
+# letters-only top-level label. The schema promises no more, so a generated address the validator
+# would refuse (a non-ASCII local part, say) is schema-invalid too.
+EMAIL_ATOM = "[-!#$%&'*+/=?^_`{|}~0-9A-Za-z]+"
+EMAIL_PATTERN = (
+    f"^{EMAIL_ATOM}(\\.{EMAIL_ATOM})*@([0-9A-Za-z]([-0-9A-Za-z]{{0,61}}[0-9A-Za-z])?\\.)+[A-Za-z]{{2,63}}$"
+)
+EMAIL_SCHEMA = {"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "minLength": 1, "maxLength": 254}
 NUMBER_LIMIT = int(services.NUMBER_LIMIT)  # key information and custom number values stay below it
 
 
@@ -105,7 +113,7 @@ class HeaderNameField(NonBlankCharField):
     default_validators = [validate_header_safe]
 
 
-@extend_schema_field({"type": "string", "format": "email"})
+@extend_schema_field(EMAIL_SCHEMA)
 class NormalizedEmailField(StrictCharField):
     """Normalized like every other entry point: trimmed, lower-case, validated."""
 

@@ -555,7 +555,7 @@ class KeyInformationView(KeyInformationAPIView):
 
 EMAIL_IN_PATH = OpenApiParameter(
     "email",
-    OpenApiTypes.EMAIL,
+    s.EMAIL_SCHEMA,
     OpenApiParameter.PATH,
     description="The address, URL-encoded (+ as %2B, @ as %40 or literal).",
 )
