@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import import_views, segment_views, views
+from .views import contacts as views
+from .views import imports as import_views
+from .views import segments as segment_views
 
 app_name = "contacts"
 
@@ -27,14 +29,14 @@ urlpatterns = [
     path("fields/", views.fields, name="fields"),
     path("blacklist/", views.blacklist, name="blacklist"),
     path("blacklist/<int:suppression_id>/remove/", views.blacklist_remove, name="blacklist_remove"),
-    # CSV import and export (contacts/import_views.py)
+    # CSV import and export (contacts/views/imports.py)
     path("imports/", import_views.contact_imports, name="imports"),
     path("imports/new/<str:token>/", import_views.contact_import_mapping, name="import_mapping"),
     path("imports/<int:import_id>/", import_views.contact_import_detail, name="import_detail"),
     path("imports/<int:import_id>/errors.csv", import_views.contact_import_errors, name="import_errors"),
     path("lists/<int:list_id>/export.csv", import_views.list_export, name="list_export"),
     path("segments/<int:segment_id>/export.csv", import_views.segment_export, name="segment_export"),
-    # Segments: list with live counts, rule builder with live count and preview (contacts/segment_views.py)
+    # Segments: list with live counts, rule builder with live count and preview (contacts/views/segments.py)
     path("segments/", segment_views.segments_list, name="segments"),
     path("segments/new/", segment_views.segment_create, name="segment_create"),
     path("segments/live/", segment_views.segment_live, name="segment_live"),

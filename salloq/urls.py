@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from contacts import consent_views
+from contacts.views import consent as consent_views
 from salloq.core import views as core_views
 from salloq.core.api.views import CredentialsView
 

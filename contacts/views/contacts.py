@@ -20,9 +20,9 @@ from salloq.core.htmx import htmx_partial, render_page
 from salloq.core.models import Role
 from salloq.core.views import company_view
 
-from . import selectors, services
-from .filters import ContactFilterSet
-from .forms import (
+from .. import selectors, services
+from ..filters import ContactFilterSet
+from ..forms import (
     AddMemberForm,
     ContactCreateForm,
     ContactEditForm,
@@ -35,7 +35,7 @@ from .forms import (
     add_service_errors,
     split_choices,
 )
-from .models import (
+from ..models import (
     ConsentRecord,
     Contact,
     ContactList,

@@ -22,9 +22,9 @@ from salloq.core.htmx import render_page
 from salloq.core.models import Role
 from salloq.core.views import company_view
 
-from . import imports
-from .forms import split_tags
-from .models import ContactImport, ContactList, CustomField, ImportStatus, Segment
+from .. import imports
+from ..forms import split_tags
+from ..models import ContactImport, ContactList, CustomField, ImportStatus, Segment
 
 STAGED_DIR = "imports/staged"
 # An upload whose mapping step was abandoned is deleted after this long (at the next upload).

@@ -9,9 +9,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from . import consent, services
-from .forms import PreferencesForm
-from .models import MembershipStatus
+from .. import consent, services
+from ..forms import PreferencesForm
+from ..models import MembershipStatus
 
 
 def _invalid(request, error: consent.InvalidLink) -> HttpResponse:

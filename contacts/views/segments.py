@@ -25,8 +25,8 @@ from salloq.core.models import Role
 from salloq.core.numbers import NumberError, as_json_number, parse_decimal
 from salloq.core.views import company_view
 
-from . import segments
-from .models import ContactList, ContactStatus, CustomField, FieldType, Segment
+from .. import segments
+from ..models import ContactList, ContactStatus, CustomField, FieldType, Segment
 
 PREVIEW_SIZE = 20
 EVENT_TYPES = ("order_placed", "product_viewed", "cart_abandoned", "customer_created", "page_viewed")
