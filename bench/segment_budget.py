@@ -10,7 +10,7 @@ What it does, all on loopback and bounded in time (--time-limit, 600 s by defaul
   3. counts, through the compiler as the API and the dashboard do, a one-rule segment (the baseline) and
      each worst case the budget allows, alternating, --rounds times after a warm-up. Every worst case is
      an "or" whose rules never match, so each rule is tested on every contact: the most rules, values,
-     subqueries and nesting contacts/segment_budget.py lets through;
+     subqueries and nesting contacts/segments/budget.py lets through;
   4. prints the median of each, the slowest, its ratio to the baseline and whether the target holds:
      no definition inside the budget over 2 s. --explain prints the slowest one's plan.
 Whatever happens, the scratch database is dropped.
@@ -67,7 +67,7 @@ SELECT id, %(field)s, id %% 500 FROM contacts_contact WHERE company_id = %(compa
 
 def worst_cases() -> dict[str, dict]:
     """The costliest definitions inside the budget, each an "or" of rules that match nobody."""
-    from contacts import segment_budget as budget
+    from contacts.segments import budget
 
     json_rules = budget.MAX_COST // budget.RULE_COST  # the most property rules the cost allows
     values_per_rule = min(budget.MAX_VALUES, budget.MAX_TOTAL_VALUES // json_rules)
@@ -159,7 +159,7 @@ def load(args: argparse.Namespace) -> int:
     from django.db import connection
 
     from contacts.models import CustomField
-    from contacts.segment_budget import MAX_COST, RULE_COST
+    from contacts.segments.budget import MAX_COST, RULE_COST
     from salloq.core.models import Company
 
     keys = MAX_COST // RULE_COST  # one text and one number key per property rule the budget allows
@@ -200,7 +200,7 @@ def load(args: argparse.Namespace) -> int:
 
 
 def measure(args: argparse.Namespace, company_id: int) -> Summary:
-    from contacts.segment_budget import over_budget
+    from contacts.segments.budget import over_budget
     from contacts.segments import segment_contacts
     from salloq.core.models import Company
 

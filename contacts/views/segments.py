@@ -27,6 +27,7 @@ from salloq.core.views import company_view
 
 from .. import segments
 from ..models import ContactList, ContactStatus, CustomField, FieldType, Segment
+from ..segments import services as segment_services
 
 PREVIEW_SIZE = 20
 EVENT_TYPES = ("order_placed", "product_viewed", "cart_abandoned", "customer_created", "page_viewed")
@@ -519,11 +520,11 @@ def _edit(request: HttpRequest, segment: Segment | None) -> HttpResponse:
     if live["live_ok"]:
         try:
             if segment is None:
-                saved = segments.segment_create(
+                saved = segment_services.segment_create(
                     company=request.company, name=name, description=description, definition=live["definition"]
                 )
             else:
-                saved = segments.segment_update(
+                saved = segment_services.segment_update(
                     segment=segment, name=name, description=description, definition=live["definition"]
                 )
         except ValidationError as exc:
@@ -550,7 +551,7 @@ def segment_live(request: HttpRequest) -> HttpResponse:
 @require_POST
 def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment.objects.for_company(request.company), pk=segment_id)
-    segments.segment_delete(segment=segment)
+    segment_services.segment_delete(segment=segment)
     messages.success(request, f"Deleted the segment {segment.name}.")
     target = reverse("contacts:segments")
     if htmx_partial(request):

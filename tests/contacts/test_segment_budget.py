@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
-from contacts.segment_budget import MAX_COST, MAX_RULES, MAX_TOTAL_VALUES, RULE_COST
 from contacts.segments import segment_contacts
+from contacts.segments.budget import MAX_COST, MAX_RULES, MAX_TOTAL_VALUES, RULE_COST
 from salloq.core.models import Role
 from tests.factories import MembershipFactory
 

@@ -28,8 +28,8 @@ from contacts.models import (
     KeyInformation,
     ListMembership,
 )
-from contacts.segment_budget import over_budget
 from contacts.segments import segment_contacts, validate_definition
+from contacts.segments.budget import over_budget
 from events.models import Event
 from tests.factories import CompanyFactory
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from contacts import services
 from contacts.models import Segment
-from contacts.segments import segment_create
+from contacts.segments.services import segment_create
 from events.models import Event
 from salloq.core.models import Role
 from tests.factories import MembershipFactory

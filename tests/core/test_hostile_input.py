@@ -32,7 +32,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
 from contacts import consent, imports, services
-from contacts.segments import segment_create
+from contacts.segments.services import segment_create
 from salloq.core.api.schema_views import CachedSchemaView
 from tests.conftest import make_api_client
 from tests.factories import CompanyFactory, MembershipFactory, UserFactory, make_api_key

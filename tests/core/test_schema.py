@@ -93,7 +93,7 @@ RAW_SCHEMA = json.loads(json.dumps(SchemaGenerator().get_schema(public=True), de
 CONFIG = SchemathesisConfig.from_dict(
     {
         "generation": {"max-examples": 25, "allow-x00": False},
-        # A segment definition must also fit the complexity budget (contacts/segment_budget.py): totals
+        # A segment definition must also fit the complexity budget (contacts/segments/budget.py): totals
         # across nested groups (rules, values, cost by kind of rule) that OpenAPI 3.0 cannot state and the
         # schema's description does. A schema-valid definition over it is a 400 naming the limit.
         "operations": [

@@ -21,8 +21,9 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 
 from contacts.models import Contact
-from contacts.segment_budget import MAX_COST, RULE_COST
-from contacts.segments import segment_contacts, segment_create
+from contacts.segments.budget import MAX_COST, RULE_COST
+from contacts.segments import segment_contacts
+from contacts.segments.services import segment_create
 from salloq.core.db import is_statement_timeout
 from salloq.core.models import Role
 from tests.factories import MembershipFactory
