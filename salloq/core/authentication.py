@@ -183,7 +183,7 @@ class ApiKeyAuthentication(BaseAuthentication):
     """Hands DRF the principal the gateway middleware resolved."""
 
     def authenticate(self, request):
-        principal = getattr(request._request, "api_principal", None)
+        principal = getattr(request, "api_principal", None)  # DRF reads it from the HttpRequest
         if principal is None:
             return None
         return principal, principal

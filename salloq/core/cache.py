@@ -3,7 +3,8 @@
 Django builds a new `redis.Redis` for every cache call; with redis-py 8 that costs about
 50 µs each, which on the API path (two or three cache calls per request) was a third of the
 gateway's time (bench/README.md). Clients are thread-safe and share their pool, so one per
-pool is enough.
+pool is enough (redis_access.SharedClientRedisCache, where the Django internals this takes
+are kept).
 
 The cache holds nothing that is not also elsewhere (key lookups come from the database, rate
 limits can be counted in the process), so an unreachable Redis must not take the API down or
@@ -17,8 +18,8 @@ import time
 from collections.abc import Callable
 
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache, RedisCacheClient
-from redis.exceptions import RedisError
+
+from .redis_access import RedisError, SharedClientRedisCache
 
 logger = logging.getLogger("salloq.cache")
 
@@ -122,20 +123,7 @@ def _breaker_for(location: str) -> CircuitBreaker:
         return _breakers.setdefault(location, CircuitBreaker(location))
 
 
-class PooledRedisCacheClient(RedisCacheClient):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._clients: dict[int, object] = {}
-
-    def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
-        if client is None:
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
-        return client
-
-
-class PooledRedisCache(RedisCache):
+class PooledRedisCache(SharedClientRedisCache):
     def __init__(self, server, params):
         options = {
             "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
@@ -143,7 +131,6 @@ class PooledRedisCache(RedisCache):
             **params.get("OPTIONS", {}),
         }
         super().__init__(server, {**params, "OPTIONS": options})
-        self._class = PooledRedisCacheClient
         self.breaker = _breaker_for(server if isinstance(server, str) else ",".join(server))
 
 
@@ -163,6 +150,9 @@ def call(operation: str, *args, **kwargs):
     try:
         result = getattr(backend, operation)(*args, **kwargs)
     except RedisError as exc:
+        # An error reply as well as a lost connection. The calls made here (set, add, delete) work
+        # on a key of any type, so a refusal is the server's state (out of memory, a read-only
+        # replica, a wrong password) and skipping the server for a while is right.
         breaker.record_failure(exc, started)
         raise CacheUnavailable from exc
     breaker.record_success(started)

@@ -1,23 +1,24 @@
 """Fixed-window hourly request counters in the shared cache.
 
-With Redis (production) a hit is one INCR plus EXPIRE in a pipeline, atomic
-across any number of web processes and machines. Without Redis the embedded
-default's in-process cache increments under its own lock. While Redis is
-unreachable, each process counts on its own (FallbackCounters) so the API keeps
-serving; a key then gets its limit once per web process, not once in all.
+With Redis (production) a hit is one INCR plus EXPIRE ... NX (Redis 7 or later) in one round
+trip (redis_access.exchange), atomic across any number of web processes and machines. Without
+Redis the embedded default's in-process cache increments under its own lock. While Redis is
+unreachable, each process counts on its own (FallbackCounters) so the API keeps serving; a key
+then gets its limit once per web process, not once in all.
 """
 
-import os
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from django.core.cache import caches
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 
+from . import redis_access
 from .cache import RETRY_SECONDS, PooledRedisCache
 from .errors import ApiError
+
+logger = logging.getLogger("salloq.cache")
 
 WINDOW_SECONDS = 3600
 # Buckets one process counts on its own during an outage: keys and client addresses of this
@@ -79,16 +80,19 @@ def fetch_and_hit(
             if fetch_key is not None:
                 commands.append(("GET", backend.make_key(fetch_key)))
             try:
-                replies = _exchange(backend, commands)
-            except RedisError as exc:
+                replies = redis_access.exchange(backend, commands)
+            except redis_access.RedisError as exc:
                 backend.breaker.record_failure(exc, started)
             else:
-                backend.breaker.record_success(started)
-                raw = replies[2] if fetch_key is not None else None
-                if raw is None or backend.breaker.recovered_within(fetch_ttl):
-                    return None, int(replies[0]), reset
-                return backend._cache._serializer.loads(raw), int(replies[0]), reset
-        # Nothing cached can be read: the caller looks the key up in the database.
+                backend.breaker.record_success(started)  # it answered, even if it refused
+                refusals = [reply for reply in replies if isinstance(reply, redis_access.ErrorReply)]
+                if not refusals:
+                    raw = replies[2] if fetch_key is not None else None
+                    if raw is None or backend.breaker.recovered_within(fetch_ttl):
+                        return None, int(replies[0]), reset
+                    return redis_access.loads(backend, raw), int(replies[0]), reset
+                _report_refusal(refusals[0])
+        # Nothing cached can be read (or trusted): the caller looks the key up in the database.
         return None, fallback_counters.hit(counter_key, window_start), reset
     value = backend.get(fetch_key) if fetch_key is not None else None
     backend.add(key, 0, ttl)
@@ -139,47 +143,23 @@ class FallbackCounters:
 fallback_counters = FallbackCounters()
 
 
-_thread_state = threading.local()
+# Error replies already logged by this process: a refusal that comes back on every request (a
+# server too old for EXPIRE ... NX) is logged once, not once per request.
+_reported_refusals: set[str] = set()
 
 
-def _exchange(backend: PooledRedisCache, commands: list[tuple]) -> list:
-    """Send `commands` to the cache's Redis in one write and read their replies: one round trip.
-
-    This is the API gateway's hot path. redis-py's pipeline spends about as much CPU again as
-    the round trip itself (a pool checkout under a lock, retry wrappers, a callback per reply;
-    bench/README.md), none of which three fixed commands need. The connection is made from the
-    cache's own pool settings (address, password, database, TLS) but kept by the thread, so a
-    request takes no lock; a new process (a forked worker) makes its own.
-    """
-    pool = backend._cache._get_connection_pool(True)
-    state = _thread_state
-    connection = getattr(state, "connection", None)
-    if connection is None or state.pool is not pool or state.pid != os.getpid():
-        connection = state.connection = pool.make_connection()
-        state.pool, state.pid = pool, os.getpid()
-    packed = connection.pack_commands(commands)
-    for attempt in (1, 2):
-        replies: list = []
-        try:
-            connection.send_packed_command(packed)
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except ResponseError as exc:  # read the others too, or the next request gets them
-                    replies.append(exc)
-        except RedisConnectionError:
-            connection.disconnect()
-            # A connection Redis dropped while it sat idle (a restart, a timeout) fails before
-            # any reply: try once more on a fresh one. At worst a request that Redis did count
-            # is counted again, one request of an hour's allowance.
-            if replies or attempt == 2:
-                raise
-            continue
-        except BaseException:
-            connection.disconnect()  # a reply is missing: the stream is out of step
-            raise
-        break
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise reply
-    return replies
+def _report_refusal(reply: Exception) -> None:
+    """Redis answered but refused a command: a key of the wrong type in the gateway's namespace, or
+    a server before Redis 7 (no EXPIRE ... NX). It is reachable, so it is not an outage (the
+    breaker stays closed and other buckets go on counting in Redis); this request is counted in
+    the process, like a request during an outage."""
+    text = str(reply)
+    if text in _reported_refusals:
+        return
+    _reported_refusals.add(text)
+    logger.error(
+        "Redis refused the rate-limit commands (%s: %s); the request is counted in this web process "
+        "only. The gateway needs Redis 7 or later (EXPIRE ... NX) and its keys must be left alone.",
+        type(reply).__name__,
+        text,
+    )
