@@ -7,7 +7,6 @@ digest of its current address, so they die when the contact is erased or changes
 Confirmation links expire after `CONFIRMATION_MAX_AGE`.
 """
 
-import ipaddress
 import logging
 import smtplib
 from contextlib import suppress
@@ -26,6 +25,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from salloq.core import mailserver
+from salloq.core.client_ip import client_ip
 from salloq.core.validators import header_safe
 
 from . import services
@@ -181,12 +181,8 @@ def list_unsubscribe_headers(contact: Contact, contact_list: ContactList | None 
 
 def client_consent(request, source: str) -> ConsentContext:
     """Where a public-page action came from, for the consent record."""
-    try:
-        ip_address = str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
-    except ValueError:
-        ip_address = None
     return ConsentContext(
-        source=source, ip_address=ip_address, user_agent=request.META.get("HTTP_USER_AGENT", "")[:400]
+        source=source, ip_address=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:400]
     )
 
 

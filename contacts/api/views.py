@@ -4,8 +4,6 @@ Views validate with a serializer, call a service (writes) or a selector (reads),
 Every view scopes through CompanyScopedAPIView: another company's row is a 404.
 """
 
-import ipaddress
-
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.plumbing import force_instance
@@ -31,6 +29,7 @@ from contacts.services import ConsentContext
 from salloq.core.api.parsers import item_input_errors
 from salloq.core.api.scoping import CompanyScopedAPIView
 from salloq.core.api.service_errors import service_errors
+from salloq.core.client_ip import client_ip
 from salloq.core.errors import ApiError
 from salloq.core.models import Company, Scope
 from salloq.core.pagination import MAX_PER_PAGE, PagePagination
@@ -46,19 +45,11 @@ LIST_CONFLICT = OpenApiResponse(ErrorSerializer, description="Conflict: another 
 FIELD_CONFLICT = OpenApiResponse(ErrorSerializer, description="Conflict: a custom field with this name exists.")
 
 
-def _client_ip(request) -> str | None:
-    address = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
-
-
 def consent_context(request, given: dict | None) -> ConsentContext:
     """A request's consent: fresh when the body carries "consent" (the contact just opted in),
     otherwise an API call recorded with the caller's address, which re-subscribes nobody."""
     caller = ConsentContext(
-        source="api", ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
+        source="api", ip_address=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
     )
     return services.consent_with(caller, given)
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from events.models import Event
+from salloq.core.client_ip import client_ip
 from salloq.core.htmx import htmx_partial, render_page
 from salloq.core.models import Role
 from salloq.core.views import company_view
@@ -56,7 +57,7 @@ def _consent(request: HttpRequest) -> services.ConsentContext:
     """Who changed consent from the dashboard, recorded with the change."""
     return services.ConsentContext(
         source="dashboard",
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
     )
 

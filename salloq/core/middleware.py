@@ -5,6 +5,7 @@ from django.urls import resolve
 
 from . import cache, ratelimit
 from .authentication import authenticate_request
+from .client_ip import client_ip
 from .errors import ApiError, error_response
 from .models import Membership
 
@@ -19,10 +20,6 @@ PUBLIC_API_PATHS = ("/api/schema/", "/api/docs/")
 
 def _is_under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _call_api_view(request):
@@ -79,7 +76,9 @@ class ApiGatewayMiddleware:
         except ApiError as exc:
             if exc.status_code == 503:
                 raise
-            state = ratelimit.hit(f"ip:{_client_ip(request)}", settings.API_ANONYMOUS_HOURLY_LIMIT)
+            # Behind the TLS proxy, the client's address rather than the proxy's: one bucket per client.
+            bucket = f"ip:{client_ip(request) or 'unknown'}"
+            state = ratelimit.hit(bucket, settings.API_ANONYMOUS_HOURLY_LIMIT)
             if state.exceeded:
                 return self._too_many(state)
             response = error_response(
