@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from . import services
+from . import contact_input, services
 from .models import (
     ConsentRecord,
     Contact,
@@ -35,26 +35,19 @@ class ContactAdminForm(forms.ModelForm):
         model = Contact
         fields = [
             "company",
-            "email",
-            "external_id",
-            "phone",
-            "first_name",
-            "last_name",
-            "lang",
-            "source",
-            "status",
+            *contact_input.CONTACT_ATTRIBUTES,
             "properties",
             "tags",
         ]
 
     def clean_tags(self) -> list[str]:
-        return _normalized(services.normalize_tags, self.cleaned_data["tags"])
+        return _normalized(contact_input.normalize_tags, self.cleaned_data["tags"])
 
     def clean_email(self) -> str:
-        return _normalized(services.normalize_email, self.cleaned_data["email"])
+        return _normalized(contact_input.normalize_email, self.cleaned_data["email"])
 
     def clean_phone(self) -> str:
-        return _normalized(services.normalize_phone, self.cleaned_data["phone"])
+        return _normalized(contact_input.normalize_phone, self.cleaned_data["phone"])
 
     def clean_external_id(self) -> str | None:
         return (self.cleaned_data["external_id"] or "").strip() or None
@@ -161,7 +154,7 @@ class SuppressionAdminForm(forms.ModelForm):
         fields = ["company", "email", "reason"]
 
     def clean_email(self) -> str:
-        email = _normalized(services.normalize_email, self.cleaned_data["email"])
+        email = _normalized(contact_input.normalize_email, self.cleaned_data["email"])
         if not email:
             raise forms.ValidationError("An email address is required.")
         return email

@@ -38,7 +38,7 @@ from django.utils import timezone
 from salloq.core.models import Company
 
 from . import services
-from .contact_input import CompanyRefs, clean_contact_input
+from .contact_input import CONTACT_COLUMNS, CompanyRefs, clean_contact_input
 from .models import (
     ConsentAction,
     ConsentRecord,
@@ -51,7 +51,7 @@ from .models import (
     MembershipStatus,
     Suppression,
 )
-from .services import CONFLICT_MESSAGE, CONTACT_COLUMNS, NO_CONSENT, ConsentContext, consent_with
+from .services import CONFLICT_MESSAGE, NO_CONSENT, ConsentContext, consent_with
 from .tags import merge_tags
 
 # Columns a bulk update writes; compared before and after so unchanged contacts are not rewritten.
@@ -670,7 +670,7 @@ def contacts_bulk_list_subscribe(
         )
     _insert_consent_records(company_id, records, consent, now)
     if pending and (new_ids or rejoined_ids):
-        services._enqueue_confirmation()  # one task sends them all
+        services.enqueue_confirmations()  # one task sends them all
     return warnings
 
 

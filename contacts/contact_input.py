@@ -44,9 +44,26 @@ MAX_PROPERTIES_CHARACTERS = 64 * 1024
 # A phone is taken as sent up to this length (kept as given when it cannot be normalized).
 PHONE_MAX_LENGTH = 40
 LIST_ACTIONS = ("subscribe", "unsubscribe")
+# The attributes an input may set directly on the contact row, written once (in reading order, with
+# how the dashboard labels them): the serializers, import targets, admin, exports, segment fields and
+# the segment builder all derive their lists from these.
+ATTRIBUTE_LABELS = {
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "phone": "Phone",
+    "lang": "Language",
+    "source": "Source",
+    "external_id": "External ID",
+    "status": "Status",
+}
 IDENTIFIERS = ("email", "external_id", "phone")
-# Attributes an input may set directly on the contact row.
-CONTACT_ATTRIBUTES = ("email", "external_id", "phone", "first_name", "last_name", "lang", "source", "status")
+# Identifiers first: the order of the API's contact objects, CSV exports and import targets.
+CONTACT_ATTRIBUTES = (*IDENTIFIERS, *(name for name in ATTRIBUTE_LABELS if name not in IDENTIFIERS))
+# The free-text attributes (status takes one of ContactStatus), in reading order.
+TEXT_ATTRIBUTES = tuple(name for name in ATTRIBUTE_LABELS if name != "status")
+# The contact's columns an input sets (phone_valid goes with phone).
+CONTACT_COLUMNS = (*CONTACT_ATTRIBUTES, "phone_valid")
 MAX_LENGTHS = {
     **{name: Contact._meta.get_field(name).max_length for name in CONTACT_ATTRIBUTES},
     "phone": PHONE_MAX_LENGTH,
@@ -217,6 +234,11 @@ def _attribute(errors: dict, warnings: list, name: str, value, *, partial: bool)
             warnings.append(phone_warning(text))
             return {"phone": text, "phone_valid": False}
     return {name: text}
+
+
+def normalize_tags(tags) -> list[str]:
+    """Tags as stored (trimmed, de-duplicated ignoring case); None is no tags."""
+    return [] if tags is None else clean_tags(tags)
 
 
 def clean_tags(raw) -> list[str]:
@@ -396,6 +418,15 @@ def _field_values(errors: dict, warnings: list, raw, refs: CompanyRefs) -> list[
     for ref, value in field_refs(errors, raw):
         custom_field = refs.custom_field(ref)
         if custom_field is None:
+            # The value is still judged for its shape: a value no field could hold is a 400 whether
+            # or not the field exists, so fixing the field's name never turns a 200 into a 400.
+            label = f"fields.{ref.get('name', ref.get('id'))}"
+            if isinstance(value, dict | list):
+                errors.setdefault(label, []).append(FIELD_VALUE_SCALAR)
+                continue
+            if isinstance(value, str) and (problem := text_problem(value)):
+                errors.setdefault(label, []).append(problem)
+                continue
             what = f"id {ref['id']}" if "id" in ref else f"named '{ref['name']}'"
             warnings.append(f"fields: no custom field {what}; its value was not stored (see POST /api/fields).")
             continue

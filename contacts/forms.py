@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 
+from .contact_input import CONTACT_ATTRIBUTES
 from .models import CustomField, FieldType, MembershipStatus
 
 
@@ -77,7 +78,7 @@ class ContactEditForm(forms.Form):
     lang = forms.CharField(max_length=10, required=False, label="Language", help_text="e.g. en, fr-CA")
     tags = forms.CharField(max_length=2000, required=False, help_text="Comma-separated")
 
-    ATTRIBUTES = ("email", "external_id", "phone", "first_name", "last_name", "lang")
+    ATTRIBUTES = tuple(name for name in CONTACT_ATTRIBUTES if name not in ("source", "status"))
 
     def __init__(self, *args, contact, custom_fields: list[CustomField], **kwargs):
         values = {value.field_id: value.value for value in contact.field_values.all()}

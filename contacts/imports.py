@@ -34,6 +34,7 @@ from django.utils import timezone
 from salloq.core.models import Company
 
 from .bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
+from .contact_input import ATTRIBUTE_LABELS, CONTACT_ATTRIBUTES, IDENTIFIERS, normalize_tags
 from .models import (
     Contact,
     ContactImport,
@@ -45,24 +46,15 @@ from .models import (
     Segment,
 )
 from .segments import segment_contacts
-from .services import ConsentContext, normalize_tags
+from .services import ConsentContext
 
 CHUNK_SIZE = 1000
 STORED_ERRORS = 1000
 # Enough of the file to read the header and a few rows, and to tell a CSV from anything else.
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t")
-ATTRIBUTE_TARGETS = ("email", "external_id", "phone", "first_name", "last_name", "lang", "source", "status")
-IDENTIFIER_TARGETS = ("email", "external_id", "phone")
 TARGET_LABELS = {
-    "email": "Email",
-    "external_id": "External ID",
-    "phone": "Phone",
-    "first_name": "First name",
-    "last_name": "Last name",
-    "lang": "Language",
-    "source": "Source",
-    "status": "Status",
+    **{name: ATTRIBUTE_LABELS[name] for name in CONTACT_ATTRIBUTES},
     "tags": "Tags (separated by | or ,)",
 }
 ERROR_REPORT_COLUMNS = ["row", "column", "field", "message"]
@@ -234,7 +226,7 @@ def validate_mapping(header: list[str], mapping, custom_fields: Iterable[CustomF
             continue
         used[target] = column
         cleaned[column] = target
-    if not errors and not any(target in IDENTIFIER_TARGETS for target in cleaned.values()):
+    if not errors and not any(target in IDENTIFIERS for target in cleaned.values()):
         errors["mapping"] = "Map a column to email, external_id or phone, so each row can be matched to a contact."
     if errors:
         raise ValidationError(errors)
@@ -545,19 +537,7 @@ def error_report_lines(contact_import: ContactImport) -> Iterator[bytes]:
 
 # --- Export -------------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = [
-    "contact_id",
-    "email",
-    "external_id",
-    "phone",
-    "first_name",
-    "last_name",
-    "lang",
-    "source",
-    "status",
-    "tags",
-    "created_at",
-]
+EXPORT_COLUMNS = ["contact_id", *CONTACT_ATTRIBUTES, "tags", "created_at"]
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # ...except a plain number, which no spreadsheet turns into a call: phones (+33...) stay importable.

@@ -8,21 +8,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from salloq.core.models import Company
-from salloq.core.numbers import NUMBER_LIMIT, NumberError, parse_decimal
+from salloq.core.numbers import NumberError, parse_decimal
 from salloq.core.validators import require_header_safe
 
 from .contact_input import (
     CLEARED,
-    CONTACT_ATTRIBUTES,
+    IDENTIFIERS,
     NEEDS_IDENTIFIER,
-    NUL_MESSAGE,
+    TEXT_ATTRIBUTES,
     CompanyRefs,
     ContactInput,
     clean_contact_input,
-    clean_tags,
-    coerce_field_value,
     normalize_email,
-    normalize_phone,
+    normalize_tags,
 )
 from .models import (
     ConsentAction,
@@ -40,10 +38,6 @@ from .models import (
 )
 from .tags import merge_tags
 
-__all__ = ["NUMBER_LIMIT", "NUL_MESSAGE", "coerce_field_value", "normalize_email", "normalize_phone"]
-
-# The contact's columns an input sets (phone_valid goes with phone).
-CONTACT_COLUMNS = (*CONTACT_ATTRIBUTES, "phone_valid")
 # Errors that are only a clash with another row's unique value carry code "unique": the API answers 409.
 CONFLICT_MESSAGE = "Another contact of this company already has this email or external_id."
 
@@ -83,10 +77,6 @@ class UpsertResult:
     contact: Contact
     created: bool
     warnings: list[str] = field(default_factory=list)
-
-
-def normalize_tags(tags) -> list[str]:
-    return [] if tags is None else clean_tags(tags)
 
 
 def _cleaned(company_id: int, data: dict | ContactInput, *, partial: bool = False) -> ContactInput:
@@ -177,7 +167,7 @@ def contact_update(
         raise ValidationError({"contact": "This contact was erased; there is nothing left to change."})
     attributes = dict(cleaned.attributes)
     if replace:
-        cleared = {"first_name": "", "last_name": "", "lang": "", "source": ""}
+        cleared = {name: "" for name in TEXT_ATTRIBUTES if name not in IDENTIFIERS}
         for name in ("email", "external_id", "phone"):
             cleared.update(CLEARED[name])
         attributes = {**cleared, **attributes}
@@ -471,7 +461,7 @@ def list_subscribe(
                 update_fields=["status", "confirmation_sent_at", "reminder_sent_at", "confirmed_at", "confirmed_ip"]
             )
             _record(contact, ConsentAction.SUBSCRIBED, consent, contact_list=contact_list, note="pending confirmation")
-            _enqueue_confirmation()
+            enqueue_confirmations()
         return membership, []
     membership.status = MembershipStatus.SUBSCRIBED
     membership.subscribed_at = now
@@ -481,7 +471,7 @@ def list_subscribe(
     return membership, []
 
 
-def _enqueue_confirmation() -> None:
+def enqueue_confirmations() -> None:
     from . import tasks
 
     # The task sends every confirmation owed, so a caller adding many members enqueues it once.

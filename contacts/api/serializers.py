@@ -13,8 +13,8 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contacts import services
 from contacts.contact_input import (
+    CONTACT_ATTRIBUTES,
     IDENTIFIERS,
     MAX_FIELD_VALUES,
     MAX_ID,
@@ -30,6 +30,7 @@ from contacts.contact_input import (
     ContactInput,
     clean_consent,
     clean_contact_input,
+    normalize_email,
 )
 from contacts.models import (
     ConsentRecord,
@@ -44,6 +45,7 @@ from contacts.models import (
     Suppression,
 )
 from events.models import Event
+from salloq.core import numbers
 from salloq.core.numbers import NumberError, parse_decimal
 from salloq.core.validators import validate_header_safe
 
@@ -62,7 +64,7 @@ EMAIL_PATTERN = (
     f"^{EMAIL_ATOM}(\\.{EMAIL_ATOM})*@([0-9A-Za-z]([-0-9A-Za-z]{{0,61}}[0-9A-Za-z])?\\.)+[A-Za-z]{{2,63}}$"
 )
 EMAIL_SCHEMA = {"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "minLength": 1, "maxLength": 254}
-NUMBER_LIMIT = int(services.NUMBER_LIMIT)  # key information and custom number values stay below it
+NUMBER_LIMIT = int(numbers.NUMBER_LIMIT)  # key information and custom number values stay below it
 
 
 def json_number(value: Decimal) -> int | float:
@@ -126,7 +128,7 @@ class NormalizedEmailField(StrictCharField):
         if value == "":
             return value
         try:
-            return services.normalize_email(value)
+            return normalize_email(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict["email"]) from None
 
@@ -307,15 +309,9 @@ class ContactSerializer(serializers.ModelSerializer):
         model = Contact
         fields = [
             "contact_id",
-            "email",
-            "external_id",
-            "phone",
+            *IDENTIFIERS,
             "phone_valid",
-            "first_name",
-            "last_name",
-            "lang",
-            "source",
-            "status",
+            *(name for name in CONTACT_ATTRIBUTES if name not in IDENTIFIERS),
             "tags",
             "properties",
             "lists",

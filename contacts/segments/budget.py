@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..contact_input import CONTACT_ATTRIBUTES
+
 MAX_RULES = 50
 MAX_GROUPS = 20
 MAX_DEPTH = 5
@@ -36,7 +38,7 @@ MAX_COST = 250
 COLUMN_RULE_COST = 1  # email, names, phone, lang, source, external_id, status, created_at
 RULE_COST = 15  # properties, tags, custom fields, key information, lists
 EVENTS_RULE_COST = 75
-COLUMN_FIELDS = ("email", "first_name", "last_name", "phone", "lang", "source", "external_id", "status", "created_at")
+COLUMN_FIELDS = (*CONTACT_ATTRIBUTES, "created_at")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from salloq.core.numbers import NumberError, parse_decimal
 
+from ..contact_input import TEXT_ATTRIBUTES as TEXT_ATTRIBUTES  # the rule language's text fields
 from ..models import ContactStatus, FieldType
 from .budget import MAX_VALUES
 
@@ -37,7 +38,6 @@ NUMERIC_TEXT = r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 JSON_KEY = re.compile(r"^[\w-]{1,100}$")
 EVENT_TYPE = re.compile(r"^[\w.:-]{1,100}$")
 
-TEXT_ATTRIBUTES = ("email", "first_name", "last_name", "phone", "lang", "source", "external_id")
 NULLABLE_ATTRIBUTES = ("external_id",)
 
 # Comparisons by kind of field. not_equals and is_not_set are the complements of equals and is_set.

@@ -25,7 +25,7 @@ from salloq.core.models import Role
 from salloq.core.numbers import NumberError, as_json_number, parse_decimal
 from salloq.core.views import company_view
 
-from .. import segments
+from .. import contact_input, segments
 from ..models import ContactList, ContactStatus, CustomField, FieldType, Segment
 from ..segments import services as segment_services
 
@@ -55,17 +55,7 @@ COMPARISON_LABELS = {
     "after": "is after",
     "within_last": "is within the last (days)",
 }
-ATTRIBUTE_LABELS = {
-    "email": "Email",
-    "first_name": "First name",
-    "last_name": "Last name",
-    "phone": "Phone",
-    "lang": "Language",
-    "source": "Source",
-    "external_id": "External id",
-    "status": "Status",
-    "created_at": "Created",
-}
+ATTRIBUTE_LABELS = {**contact_input.ATTRIBUTE_LABELS, "created_at": "Created"}
 
 
 # --- Builder rows --------------------------------------------------------------------------
