@@ -623,6 +623,15 @@ def test_an_unknown_custom_field_or_list_is_skipped_with_a_warning_and_the_rest_
     assert not ListMembership.objects.filter(contact_list=theirs).exists()
 
 
+def test_a_value_no_custom_field_could_hold_is_refused_even_for_an_unknown_field(api, company):
+    """The schema's field values are scalars: an object or list is a 400 naming it, known field or not."""
+    for value in ({}, [1]):
+        response = api.post("/api/contacts", {"email": "shape@example.com", "fields": {"Shoe size": value}})
+        assert response.status_code == 400, response.content
+        assert "fields.Shoe size" in response.json()["details"]
+    assert not Contact.objects.for_company(company).filter(email="shape@example.com").exists()
+
+
 def test_a_number_smaller_than_a_columns_precision_is_stored_as_zero_not_refused(api, company):
     api.post("/api/contacts", {"email": "tiny@example.com"})
     response = api.post(

@@ -129,3 +129,11 @@ def test_api_answers_json_whatever_the_accept_header(api):
 def test_schema_still_negotiates_yaml_or_json(client):
     assert client.get("/api/schema/", {"format": "json"})["Content-Type"].startswith("application/vnd.oai.openapi+json")
     assert client.get("/api/schema/")["Content-Type"].startswith("application/vnd.oai.openapi;")
+
+
+def test_the_key_sending_the_request_cannot_revoke_itself(api, api_key):
+    """An integration (or a fuzzer walking GET /api/api-keys -> DELETE) cannot lock itself out."""
+    response = api.delete(f"/api/api-keys/{api_key[0].pk}")
+    assert response.status_code == 409
+    assert response.json()["error"] == "Conflict" and "another key" in response.json()["message"]
+    assert api.get("/api/").status_code == 200

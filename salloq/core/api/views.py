@@ -5,7 +5,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..errors import error_response
+from ..errors import ApiError, error_response
 from ..middleware import DEFAULT_CSP
 from ..models import ApiKey, Scope
 from ..pagination import PagePagination
@@ -49,10 +49,21 @@ class ApiKeyViewSet(CompanyScopedAPIView, mixins.ListModelMixin, mixins.Retrieve
 
     @extend_schema(
         responses={200: ApiKeySerializer},
-        description="Revoke the key. It stops working at once; the record stays for the audit trail.",
+        description=(
+            "Revoke the key. It stops working at once; the record stays for the audit trail. "
+            "The key sending the request cannot revoke itself (409): an integration cannot lock "
+            "itself out by mistake; revoke it with another key or in the dashboard."
+        ),
     )
     def destroy(self, request, *args, **kwargs):
-        api_key = api_key_revoke(api_key=self.get_object())
+        api_key = self.get_object()
+        if api_key.pk == request.auth.key_id:
+            raise ApiError(
+                409,
+                "Conflict",
+                "This is the key sending the request; revoke it with another key or in the dashboard.",
+            )
+        api_key = api_key_revoke(api_key=api_key)
         return Response(ApiKeySerializer(api_key).data, status=status.HTTP_200_OK)
 
 
