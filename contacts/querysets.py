@@ -1,18 +1,9 @@
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
 from salloq.core.querysets import CompanyScopedQuerySet
 
 
 class ContactQuerySet(CompanyScopedQuerySet):
-    def search(self, term: str) -> "ContactQuerySet":
-        """Name and email, as seed 000's `search` parameter; each word must match somewhere."""
-        queryset = self
-        for word in (term or "").split():
-            queryset = queryset.filter(
-                Q(email__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
-            )
-        return queryset
-
     def in_list(self, list_id: int, statuses: tuple[str, ...] | None = None) -> "ContactQuerySet":
         from .models import ListMembership
 

@@ -6,16 +6,19 @@ these functions shape what is read, never whose rows.
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from events.models import Event
 
+from .mailability import ANNOTATION, mailability_of, memberships_with_mailability
 from .models import (
     ConsentRecord,
     Contact,
     ContactList,
+    CustomField,
     CustomFieldValue,
     KeyInformation,
     ListMembership,
@@ -98,4 +101,86 @@ def contact_export(*, contact: Contact) -> ContactExport:
         ),
         blacklist_entry=blacklist_entry,
         exported_at=timezone.now(),
+    )
+
+
+# --- The contact page ------------------------------------------------------------------------
+
+# How many of a contact's latest events its page shows.
+TIMELINE_LENGTH = 50
+# Memberships a contact has not left: subscribed, or pending confirmation.
+CURRENT_MEMBERSHIP = (MembershipStatus.SUBSCRIBED, MembershipStatus.PENDING)
+
+
+def display_value(value) -> str:
+    """A stored value as a person reads it: 42 rather than 42.000000, Yes/No for booleans."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # "f": 1E+1 reads back as 10
+    return str(value)
+
+
+def property_items(properties, path: str = "") -> list[tuple[str, str]]:
+    """Free JSON properties as readable key paths: {"a": {"b": 1}, "c": [{"d": 2}]} is
+    [("a.b", "1"), ("c[0].d", "2")]; a list of plain values reads as one comma-separated value."""
+    if isinstance(properties, dict) and properties:
+        items = []
+        for key, value in properties.items():
+            items += property_items(value, f"{path}.{key}" if path else str(key))
+        return items
+    if isinstance(properties, list) and any(isinstance(item, dict | list) for item in properties):
+        items = []
+        for index, value in enumerate(properties):
+            items += property_items(value, f"{path}[{index}]")
+        return items
+    if isinstance(properties, list):
+        return [(path, ", ".join(display_value(item) for item in properties) if properties else "(empty list)")]
+    if isinstance(properties, dict):
+        return [(path, "(empty)")] if path else []
+    return [(path, display_value(properties))]
+
+
+@dataclass
+class ContactDetail:
+    """What the contact page shows; `contact.mailability` and each membership's are annotated
+    (contacts.mailability)."""
+
+    contact: Contact
+    custom_values: list[tuple[str, str]]
+    key_information: list[tuple[str, str]]
+    properties: list[tuple[str, str]]
+    memberships: list[ListMembership]
+    joinable_lists: list[ContactList]
+    consent_records: QuerySet[ConsentRecord]
+    events: QuerySet[Event]
+    suppression: Suppression | None
+
+
+def contact_detail(*, contact: Contact) -> ContactDetail:
+    company_id = contact.company_id
+    setattr(contact, ANNOTATION, mailability_of(contact))
+    values = {value.field_id: value.value for value in contact.field_values.all()}
+    memberships = list(
+        memberships_with_mailability(ListMembership.objects.filter(contact=contact))
+        .select_related("contact_list")
+        .order_by("contact_list__name")
+    )
+    joined = {m.contact_list_id for m in memberships if m.status in CURRENT_MEMBERSHIP}
+    return ContactDetail(
+        contact=contact,
+        custom_values=[(f.name, display_value(values.get(f.pk))) for f in CustomField.objects.for_company(company_id)],
+        key_information=[(e.name, display_value(e.value)) for e in key_information_get(contact=contact)],
+        properties=property_items(contact.properties),
+        memberships=memberships,
+        joinable_lists=[lst for lst in ContactList.objects.for_company(company_id) if lst.pk not in joined],
+        consent_records=ConsentRecord.objects.for_company(company_id)
+        .filter(contact=contact)
+        .select_related("contact_list"),
+        events=Event.objects.for_company(company_id).filter(contact=contact)[:TIMELINE_LENGTH],
+        suppression=(
+            Suppression.objects.for_company(company_id).filter(email=contact.email).first() if contact.email else None
+        ),
     )

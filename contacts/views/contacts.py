@@ -4,8 +4,6 @@ Every lookup goes through `for_company(request.company)`, so another company's i
 Writes go through contacts.services; list pages return their table as an htmx partial from
 the same view (search-as-you-type, filters, pagination)."""
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
@@ -15,7 +13,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from events.models import Event
 from salloq.core.client_ip import client_ip
 from salloq.core.htmx import htmx_partial, render_page
 from salloq.core.models import Role
@@ -36,8 +33,14 @@ from ..forms import (
     add_service_errors,
     split_choices,
 )
+from ..mailability import (
+    NOT_MAILED_BECAUSE,
+    Mailability,
+    contacts_with_mailability,
+    mailability_of,
+    memberships_with_mailability,
+)
 from ..models import (
-    ConsentRecord,
     Contact,
     ContactList,
     ContactStatus,
@@ -48,9 +51,8 @@ from ..models import (
 )
 
 PER_PAGE = 25
-TIMELINE_LENGTH = 50
 # A contact's lists as the list page shows them: the ones they have not left.
-CURRENT_MEMBERSHIP = (MembershipStatus.SUBSCRIBED, MembershipStatus.PENDING)
+CURRENT_MEMBERSHIP = selectors.CURRENT_MEMBERSHIP
 
 
 def _consent(request: HttpRequest) -> services.ConsentContext:
@@ -122,7 +124,15 @@ def contacts(request: HttpRequest) -> HttpResponse:
         status = 400
 
     filterset = ContactFilterSet(request.GET, queryset=Contact.objects.for_company(request.company))
-    queryset = filterset.qs.prefetch_related(
+    # An invalid filter is named on the page and left out; a search that cannot run (too long)
+    # shows no contacts rather than all of them under an error.
+    filterset.is_valid()
+    search_refused = "search" in filterset.errors
+    if search_refused and status == 200:
+        status = 400
+    # Filtered by a list, a contact's badge is its mailability as a member of that list (pending or not).
+    list_id = filterset.form.cleaned_data.get("list_id")
+    queryset = contacts_with_mailability(filterset.qs, contact_list_id=list_id).prefetch_related(
         Prefetch(
             "list_memberships",
             queryset=ListMembership.objects.filter(status__in=CURRENT_MEMBERSHIP)
@@ -132,7 +142,7 @@ def contacts(request: HttpRequest) -> HttpResponse:
         )
     )
     context = {
-        "page": _page(request, queryset),
+        "page": None if search_refused else _page(request, queryset),
         "filterset": filterset,
         "filters": {name: request.GET.get(name, "") for name in ("search", "status", "list_id", "tag")},
         "statuses": ContactStatus.choices,
@@ -143,40 +153,11 @@ def contacts(request: HttpRequest) -> HttpResponse:
     return render_page(request, "contacts/contacts.html", "contacts/_contact_table.html", context, status=status)
 
 
-def _display(value) -> str:
-    """A stored value as a person reads it: 42 rather than 42.000000, Yes/No for booleans."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")  # "f": 1E+1 reads back as 10
-    return str(value)
-
-
 def _detail_context(request: HttpRequest, contact: Contact, **forms) -> dict:
-    company = request.company
-    values = {value.field_id: value.value for value in contact.field_values.all()}
-    memberships = list(
-        ListMembership.objects.filter(contact=contact).select_related("contact_list").order_by("contact_list__name")
-    )
-    joined = {m.contact_list_id for m in memberships if m.status in CURRENT_MEMBERSHIP}
+    detail = selectors.contact_detail(contact=contact)
     return {
-        "contact": contact,
-        "tags": contact.tags,
-        "custom_values": [(f.name, _display(values.get(f.pk))) for f in CustomField.objects.for_company(company)],
-        "key_information": [(e.name, _display(e.value)) for e in selectors.key_information_get(contact=contact)],
-        "memberships": memberships,
-        "joinable_lists": [
-            contact_list for contact_list in ContactList.objects.for_company(company) if contact_list.pk not in joined
-        ],
-        "consent_records": ConsentRecord.objects.for_company(company)
-        .filter(contact=contact)
-        .select_related("contact_list"),
-        "events": Event.objects.for_company(company).filter(contact=contact)[:TIMELINE_LENGTH],
-        "suppression": (
-            Suppression.objects.for_company(company).filter(email=contact.email).first() if contact.email else None
-        ),
+        "contact": detail.contact,
+        "detail": detail,
         "can_edit": _can_edit(request) and contact.erased_at is None,
         "erase_form": forms.get("erase_form") or EraseForm(),
     }
@@ -245,13 +226,55 @@ def contact_subscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
     membership, warnings = services.list_subscribe(
         contact=contact, contact_list=contact_list, consent=_consent(request)
     )
+    _tell_subscription(
+        request,
+        contact,
+        contact_list,
+        membership,
+        warnings,
+        subscribed=f"Subscribed to {contact_list}.",
+        pending=f"Asked to confirm the subscription to {contact_list} by email.",
+    )
+    return redirect("contacts:contact_detail", contact.pk)
+
+
+# What a marketer can do about a contact who joined a list but cannot be mailed.
+_HOW_TO_MAIL = {
+    Mailability.BLACKLISTED: "if the blacklisting was a mistake, remove the address from the blacklist",
+    Mailability.BOUNCED: "correct the address first",
+    Mailability.UNSUBSCRIBED: "only the contact's own fresh consent (a signup form, the API with consent) "
+    "subscribes them again",
+    Mailability.NO_EMAIL: "add an email address first",
+}
+
+
+def _tell_subscription(
+    request: HttpRequest,
+    contact: Contact,
+    contact_list: ContactList,
+    membership: ListMembership,
+    warnings: list[str],
+    *,
+    subscribed: str,
+    pending: str,
+) -> None:
+    """Say what a subscription from the dashboard did and what it did not: joining a list does not
+    make a blacklisted, bounced or unsubscribed contact mailable, so that is a warning, not a success."""
     for warning in warnings:
         messages.warning(request, warning)
-    if membership.status == MembershipStatus.PENDING:
-        messages.info(request, f"Asked to confirm the subscription to {contact_list} by email.")
-    elif membership.status == MembershipStatus.SUBSCRIBED:
-        messages.success(request, f"Subscribed to {contact_list}.")
-    return redirect("contacts:contact_detail", contact.pk)
+    if membership.status == MembershipStatus.UNSUBSCRIBED:
+        return  # the service refused the rejoin and its warning said why
+    state = mailability_of(contact, contact_list)
+    if state == Mailability.SUBSCRIBED:
+        messages.success(request, subscribed)
+    elif state == Mailability.PENDING:
+        messages.info(request, pending)
+    else:
+        how = f" To mail them, {_HOW_TO_MAIL[state]}." if state in _HOW_TO_MAIL else ""
+        messages.warning(
+            request,
+            f"{contact} joined {contact_list} but will not be mailed: {NOT_MAILED_BECAUSE[state]}.{how}",
+        )
 
 
 @company_view()
@@ -371,7 +394,12 @@ def list_detail(request: HttpRequest, list_id: int) -> HttpResponse:
     member_status = filters.cleaned_data["status"] if filters.is_valid() else ""
     context = {
         "contact_list": contact_list,
-        "page": _page(request, selectors.list_members(contact_list=contact_list, status=member_status or None)),
+        "page": _page(
+            request,
+            memberships_with_mailability(
+                selectors.list_members(contact_list=contact_list, status=member_status or None)
+            ),
+        ),
         "member_status": member_status,
         "statuses": MembershipStatus.choices,
         "add_form": AddMemberForm(),
@@ -435,11 +463,15 @@ def list_add_member(request: HttpRequest, list_id: int) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
         return redirect("contacts:list_detail", contact_list.pk)
     membership, warnings = services.list_subscribe(contact=result.contact, contact_list=contact_list, consent=consent)
-    for warning in result.warnings + warnings:
-        messages.warning(request, warning)
-    if not warnings:
-        state = "pending confirmation" if membership.status == MembershipStatus.PENDING else "subscribed"
-        messages.success(request, f"{result.contact} is {state}.")
+    _tell_subscription(
+        request,
+        result.contact,
+        contact_list,
+        membership,
+        result.warnings + warnings,
+        subscribed=f"{result.contact} is subscribed.",
+        pending=f"{result.contact} is pending confirmation.",
+    )
     return redirect("contacts:list_detail", contact_list.pk)
 
 
