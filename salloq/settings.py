@@ -115,8 +115,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # NUL in the URL or query string and oversized bodies: refused before any view (API or dashboard).
     "salloq.core.input_guard.HostileInputMiddleware",
-    # The API gateway answers /api/ requests (alias, key auth, rate limit) before
-    # sessions and CSRF, which the API does not use.
+    # The API gateway answers /api/ requests (alias, key auth, rate limit, then the view itself):
+    # what follows never sees an API request, so only the dashboard's own middleware goes below it
+    # (tests/core/test_gateway_middleware_order.py fails on any other).
     "salloq.core.middleware.ApiGatewayMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

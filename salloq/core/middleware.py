@@ -29,7 +29,9 @@ def _call_api_view(request):
     The middleware after the gateway serves the dashboard (sessions, CSRF, user login,
     messages, htmx, clickjacking and CSP headers for HTML); the API uses none of it, as it
     authenticates by key alone. Skipping it is about a sixth of the API path's cost
-    (bench/README.md), and an API view cannot come to depend on a session by accident.
+    (bench/README.md), and an API view cannot come to depend on a session by accident. A
+    middleware the API needs goes before the gateway in settings.MIDDLEWARE
+    (tests/core/test_gateway_middleware_order.py keeps the list after it to the dashboard's).
     """
     match = request.resolver_match = resolve(request.path_info)
     response = match.func(request, *match.args, **match.kwargs)
