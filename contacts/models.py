@@ -333,3 +333,72 @@ class ContactImport(CompanyScopedModel):
         if not self.total_rows:
             return 100 if self.status == ImportStatus.DONE else 0
         return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+class BulkActionKind(models.TextChoices):
+    TAG = "tag", "Add tags"
+    UNTAG = "untag", "Remove tags"
+    ADD_TO_LIST = "add_to_list", "Add to list"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe from everything"
+    ERASE = "erase", "Erase"
+
+
+class BulkActionStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a worker"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ContactBulkAction(CompanyScopedModel):
+    """One action on many contacts from the dashboard's contact list (contacts.bulk_actions): the
+    ticked contacts, or every contact matching the list's filters. Large ones run in a Celery task
+    that walks the selection in id order; `last_contact_id` is where a resumed run goes on from."""
+
+    action = models.CharField(max_length=20, choices=BulkActionKind.choices)
+    tags = models.JSONField(default=list, blank=True)
+    contact_list = models.ForeignKey(ContactList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The selection: the ticked ids, or (contact_ids null) the contact list's filters as the page
+    # sent them, limited to contacts that existed when the action was asked for.
+    contact_ids = models.JSONField(null=True, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    max_contact_id = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=BulkActionStatus.choices, default=BulkActionStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    last_contact_id = models.BigIntegerField(default=0)
+    warning_count = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=list, blank=True, help_text="The first 100 warnings")
+    failure = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action__in=[k.value for k in BulkActionKind]), name="bulk_action_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=[s.value for s in BulkActionStatus]), name="bulk_action_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"bulk action {self.pk} ({self.action}, {self.status})"
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.status == BulkActionStatus.DONE else 0
+        return min(100, round(100 * self.processed / self.total))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (BulkActionStatus.DONE, BulkActionStatus.FAILED)

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import consent, imports
+from . import bulk_actions, consent, imports
 
 
 @shared_task
@@ -53,3 +53,23 @@ def resume_stalled_imports() -> None:
     stalled_after = timedelta(seconds=settings.CONTACT_IMPORT_STALLED_AFTER)
     for import_id in imports.stalled_imports_claim(stalled_after=stalled_after):
         run_contact_import.delay(import_id)
+
+
+@shared_task(bind=True, max_retries=5)
+def run_contact_bulk_action(self, bulk_action_id: int) -> None:
+    """Enqueued on commit by bulk_actions.contact_bulk_action_start for a large selection. Safe to run
+    twice: the action is claimed, and a retry goes on after the last committed chunk."""
+    try:
+        bulk_actions.contact_bulk_action_run(bulk_action_id=bulk_action_id)
+    except (OperationalError, InterfaceError) as exc:  # the database went away: resume later
+        if self.request.retries >= self.max_retries:
+            message = "The database was unavailable."
+            bulk_actions.contact_bulk_action_fail(bulk_action_id=bulk_action_id, message=message)
+            raise
+        bulk_actions.contact_bulk_action_release(bulk_action_id=bulk_action_id)
+        raise self.retry(exc=exc, countdown=min(600, 15 * 2**self.request.retries)) from exc
+    except Exception as exc:
+        bulk_actions.contact_bulk_action_fail(
+            bulk_action_id=bulk_action_id, message=f"Unexpected error ({type(exc).__name__}); it has been logged."
+        )
+        raise

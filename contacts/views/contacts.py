@@ -18,7 +18,7 @@ from salloq.core.htmx import htmx_partial, render_page
 from salloq.core.models import Role
 from salloq.core.views import company_view
 
-from .. import selectors, services
+from .. import bulk_actions, selectors, services
 from ..filters import ContactFilterSet
 from ..forms import (
     AddMemberForm,
@@ -49,6 +49,7 @@ from ..models import (
     MembershipStatus,
     Suppression,
 )
+from ..sorting import parse_sort, sort_contacts, sort_links
 
 PER_PAGE = 25
 # A contact's lists as the list page shows them: the ones they have not left.
@@ -123,7 +124,9 @@ def contacts(request: HttpRequest) -> HttpResponse:
                 return _redirect(request, reverse("contacts:contact_detail", args=[result.contact.pk]))
         status = 400
 
-    filterset = ContactFilterSet(request.GET, queryset=Contact.objects.for_company(request.company))
+    sort = parse_sort(request.GET.get("sort"))
+    contacts_by_sort = sort_contacts(Contact.objects.for_company(request.company), sort)
+    filterset = ContactFilterSet(request.GET, queryset=contacts_by_sort)
     # An invalid filter is named on the page and left out; a search that cannot run (too long)
     # shows no contacts rather than all of them under an error.
     filterset.is_valid()
@@ -145,6 +148,9 @@ def contacts(request: HttpRequest) -> HttpResponse:
         "page": None if search_refused else _page(request, queryset),
         "filterset": filterset,
         "filters": {name: request.GET.get(name, "") for name in ("search", "status", "list_id", "tag")},
+        "sort": sort,
+        "sort_links": sort_links(sort),
+        "bulk_inline_limit": bulk_actions.INLINE_LIMIT,
         "statuses": ContactStatus.choices,
         "lists": ContactList.objects.for_company(request.company).only("id", "name"),
         "form": form,

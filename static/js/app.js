@@ -29,3 +29,12 @@ document.addEventListener("htmx:configRequest", (event) => {
     if (value === "") delete params[name];
   }
 });
+
+// A header checkbox (data-select-all="<name>") ticks or clears the page's checkboxes of that name.
+document.addEventListener("change", (event) => {
+  const all = event.target.closest("input[data-select-all]");
+  if (!all) return;
+  for (const box of document.querySelectorAll(`input[type="checkbox"][name="${all.dataset.selectAll}"]`)) {
+    box.checked = all.checked;
+  }
+});

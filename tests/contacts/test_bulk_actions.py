@@ -1,0 +1,366 @@
+"""Bulk actions from the contact list: tag, untag, add to list, unsubscribe, export, erase; small
+selections inline, large ones in a Celery worker with a progress page."""
+
+import csv
+import io
+
+import pytest
+from django.core.management import call_command
+
+from contacts import bulk_actions, services
+from contacts.models import (
+    BulkActionStatus,
+    ConsentAction,
+    ConsentRecord,
+    Contact,
+    ContactBulkAction,
+    ContactStatus,
+    ListMembership,
+    MembershipStatus,
+)
+from salloq.core.models import Role
+from tests.factories import MembershipFactory
+
+TEST = services.ConsentContext(source="test")
+
+
+def login(client, company, role=Role.MARKETER):
+    client.force_login(MembershipFactory(company=company, role=role).user)
+    return client
+
+
+def add(company, email, **data):
+    return services.contact_upsert(company=company, data={"email": email, **data}, consent=TEST).contact
+
+
+def many(company, count, prefix="bulk", **fields):
+    """`count` contacts written in one statement (the service is not what is under test here)."""
+    Contact.objects.bulk_create(
+        [Contact(company=company, email=f"{prefix}{n}@example.com", **fields) for n in range(count)]
+    )
+
+
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"]) if response.context else ""
+
+
+# --- Inline (small) ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_tag_the_ticked_contacts(client, company):
+    login(client, company)
+    ada, bob, cy = (
+        add(company, "ada@example.com", tags=["old"]),
+        add(company, "bob@example.com"),
+        add(company, "cy@x.io"),
+    )
+
+    response = client.post(
+        "/contacts/bulk/",
+        {"action": "tag", "tags": "vip, summer", "contact_ids": [ada.pk, bob.pk]},
+        follow=True,
+    )
+
+    assert "Add tags vip, summer: 2 of 2 contacts changed." in messages_of(response)
+    ada.refresh_from_db(), bob.refresh_from_db(), cy.refresh_from_db()
+    assert ada.tags == ["old", "vip", "summer"]
+    assert bob.tags == ["vip", "summer"]
+    assert cy.tags == []
+    action = ContactBulkAction.objects.get()
+    assert (action.status, action.processed, action.changed) == (BulkActionStatus.DONE, 2, 2)
+
+
+@pytest.mark.django_db
+def test_untag_every_contact_matching_the_filter_and_return_to_the_filtered_list(client, company):
+    login(client, company)
+    tagged = [add(company, f"t{n}@example.com", tags=["promo", "keep"]) for n in range(3)]
+    other = add(company, "other@example.com", tags=["keep"])
+
+    response = client.post(
+        "/contacts/bulk/",
+        {"action": "untag", "tags": "promo", "all": "1", "filter_tag": "promo", "sort": "email"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/contacts/?tag=promo&sort=email"
+    for contact in tagged:
+        contact.refresh_from_db()
+        assert contact.tags == ["keep"]
+    other.refresh_from_db()
+    assert other.tags == ["keep"]
+    assert ContactBulkAction.objects.get().changed == 3
+
+
+@pytest.mark.django_db
+def test_add_to_a_double_opt_in_list_leaves_members_pending_and_says_who_refused(client, company):
+    login(client, company)
+    newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
+    fresh = add(company, "fresh@example.com")
+    left = add(company, "left@example.com")
+    ListMembership.objects.create(contact_list=newsletter, contact=left, status=MembershipStatus.UNSUBSCRIBED)
+
+    response = client.post(
+        "/contacts/bulk/",
+        {"action": "add_to_list", "target_list": newsletter.pk, "contact_ids": [fresh.pk, left.pk]},
+        follow=True,
+    )
+
+    text = messages_of(response)
+    assert "Add to Newsletter: 1 of 2 contacts changed." in text
+    assert "left@example.com: lists: the contact unsubscribed from 'Newsletter'" in text
+    statuses = dict(ListMembership.objects.filter(contact_list=newsletter).values_list("contact_id", "status"))
+    assert statuses == {fresh.pk: MembershipStatus.PENDING, left.pk: MembershipStatus.UNSUBSCRIBED}
+
+
+@pytest.mark.django_db
+def test_unsubscribe_records_consent_once_per_contact_it_changes(client, company):
+    login(client, company)
+    newsletter = services.contact_list_create(company=company, name="Newsletter")
+    member = add(company, "member@example.com", lists=[{"id": newsletter.pk}])
+    already = add(company, "already@example.com", status="unsubscribed")
+
+    client.post("/contacts/bulk/", {"action": "unsubscribe", "contact_ids": [member.pk, already.pk]})
+
+    member.refresh_from_db()
+    assert member.status == ContactStatus.UNSUBSCRIBED
+    assert ListMembership.objects.get(contact=member).status == MembershipStatus.UNSUBSCRIBED
+    records = ConsentRecord.objects.filter(action=ConsentAction.UNSUBSCRIBED, note="all lists")
+    assert list(records.values_list("contact_id", flat=True)) == [member.pk]
+    assert records.get().source == f"dashboard bulk action {ContactBulkAction.objects.get().pk}"
+
+
+@pytest.mark.django_db
+def test_export_streams_the_selection_as_csv(client, company):
+    login(client, company)
+    add(company, "in1@example.com", tags=["x"])
+    add(company, "in2@example.com", tags=["x"])
+    add(company, "out@example.com")
+
+    response = client.post("/contacts/bulk/", {"action": "export", "all": "1", "filter_tag": "x"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted(row["email"] for row in rows) == ["in1@example.com", "in2@example.com"]
+    assert not ContactBulkAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_erase_asks_for_a_confirmation_stating_the_count_first(client, company):
+    login(client, company)
+    doomed = [add(company, f"gone{n}@example.com", tags=["gdpr"]) for n in range(3)]
+    kept = add(company, "kept@example.com")
+
+    response = client.post("/contacts/bulk/", {"action": "erase", "all": "1", "filter_tag": "gdpr"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Erase 3 contacts?" in page
+    assert 'name="confirmed_count" value="3"' in page
+    assert Contact.objects.filter(erased_at__isnull=False).count() == 0
+
+    response = client.post(
+        "/contacts/bulk/", {"action": "erase", "all": "1", "filter_tag": "gdpr", "confirmed_count": "3"}, follow=True
+    )
+
+    assert "Erase: 3 of 3 contacts changed." in messages_of(response)
+    assert {c.pk for c in Contact.objects.filter(erased_at__isnull=False)} == {c.pk for c in doomed}
+    kept.refresh_from_db()
+    assert kept.erased_at is None
+
+
+@pytest.mark.django_db
+def test_erase_with_a_count_that_no_longer_matches_asks_again(client, company):
+    login(client, company)
+    for n in range(2):
+        add(company, f"gone{n}@example.com", tags=["gdpr"])
+    add(company, "late@example.com", tags=["gdpr"])  # joined the filter after the page said 2
+
+    response = client.post(
+        "/contacts/bulk/", {"action": "erase", "all": "1", "filter_tag": "gdpr", "confirmed_count": "2"}
+    )
+
+    assert response.status_code == 200
+    assert "it now holds 3 contacts" in response.content.decode()
+    assert not Contact.objects.filter(erased_at__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_viewers_cannot_run_bulk_actions(client, company):
+    login(client, company, role=Role.VIEWER)
+    contact = add(company, "ada@example.com")
+
+    response = client.post("/contacts/bulk/", {"action": "tag", "tags": "vip", "contact_ids": [contact.pk]})
+
+    assert response.status_code == 403
+    contact.refresh_from_db()
+    assert contact.tags == []
+
+
+@pytest.mark.django_db
+def test_another_companys_ids_are_ignored(client, company, other_company):
+    login(client, company)
+    mine = add(company, "mine@example.com")
+    theirs = add(other_company, "theirs@example.com")
+
+    client.post("/contacts/bulk/", {"action": "tag", "tags": "vip", "contact_ids": [mine.pk, theirs.pk]})
+
+    mine.refresh_from_db(), theirs.refresh_from_db()
+    assert mine.tags == ["vip"]
+    assert theirs.tags == []
+    assert ContactBulkAction.objects.get().total == 1
+
+
+@pytest.mark.django_db
+def test_only_another_companys_ids_select_nothing(client, company, other_company):
+    login(client, company)
+    theirs = add(other_company, "theirs@example.com")
+
+    response = client.post(
+        "/contacts/bulk/", {"action": "erase", "contact_ids": [theirs.pk], "confirmed_count": "1"}, follow=True
+    )
+
+    assert "No contact is selected" in messages_of(response)
+    theirs.refresh_from_db()
+    assert theirs.erased_at is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"action": "tag", "contact_ids": ["1"]}, "Enter the tags"),
+        ({"action": "add_to_list", "contact_ids": ["1"], "target_list": "999999"}, "Choose a list."),
+        ({"action": "explode", "contact_ids": ["1"]}, "Choose an action."),
+        ({"action": "tag", "tags": "x"}, "Tick at least one contact"),
+        ({"action": "tag", "tags": "x", "contact_ids": ["1e400"]}, "not a contact id"),
+        ({"action": "tag", "tags": "x", "all": "1", "filter_list_id": "1.5"}, "The filters cannot be used"),
+    ],
+)
+def test_bad_bulk_input_is_a_clear_message(client, company, data, message):
+    login(client, company)
+    contact = add(company, "ada@example.com")
+    data = {k: [str(contact.pk)] if v == ["1"] else v for k, v in data.items()}
+
+    response = client.post("/contacts/bulk/", data, follow=True)
+
+    assert response.status_code == 200
+    assert message in messages_of(response)
+    assert not ContactBulkAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_contact_list_offers_checkboxes_and_select_all_with_the_match_count(client, company):
+    login(client, company)
+    contact = add(company, "ada@example.com", tags=["vip"])
+    add(company, "bob@example.com")
+
+    page = client.get("/contacts/", {"tag": "vip"}).content.decode()
+
+    assert f'name="contact_ids" value="{contact.pk}" form="bulk-form"' in page
+    assert "All 1 contact matching the filters" in page
+    assert '<input type="hidden" name="filter_tag" value="vip">' in page
+
+
+@pytest.mark.django_db
+def test_viewer_sees_no_bulk_form(client, company):
+    login(client, company, role=Role.VIEWER)
+    add(company, "ada@example.com")
+
+    page = client.get("/contacts/").content.decode()
+
+    assert 'id="bulk-form"' not in page
+    assert 'name="contact_ids"' not in page
+
+
+# --- In a worker (large) -----------------------------------------------------------------------
+
+
+def test_a_large_selection_runs_in_the_worker_with_a_progress_page(
+    client, company, celery_worker_thread, finished_tasks
+):
+    login(client, company)
+    many(company, bulk_actions.INLINE_LIMIT + 1, tags=["old"])
+    add(company, "not-selected@example.com")
+
+    response = client.post("/contacts/bulk/", {"action": "tag", "tags": "big", "all": "1", "filter_search": "bulk"})
+
+    action = ContactBulkAction.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/contacts/bulk/{action.pk}/"
+    assert action.total == bulk_actions.INLINE_LIMIT + 1
+    finished_tasks.wait_for("contacts.tasks.run_contact_bulk_action")
+
+    action.refresh_from_db()
+    assert (action.status, action.processed, action.changed) == ("done", 501, 501)
+    assert Contact.objects.filter(tags=["old", "big"]).count() == 501
+    assert Contact.objects.get(email="not-selected@example.com").tags == []
+    page = client.get(f"/contacts/bulk/{action.pk}/").content.decode()
+    assert "100%" in page and 'hx-trigger="every 1s"' not in page  # finished: polling stops
+
+
+@pytest.mark.django_db
+def test_progress_partial_polls_while_running(client, company):
+    login(client, company)
+    action = ContactBulkAction.objects.create(
+        company=company, action="tag", tags=["x"], filters={}, total=1000, processed=250, status="running"
+    )
+
+    response = client.get(f"/contacts/bulk/{action.pk}/", HTTP_HX_REQUEST="true")
+
+    page = response.content.decode()
+    assert "<html" not in page
+    assert 'hx-trigger="every 1s"' in page
+    assert "25%" in page and "250</span> of 1000" in page
+
+
+@pytest.mark.django_db
+def test_progress_page_of_another_company_is_404(client, company, other_company):
+    login(client, company)
+    action = ContactBulkAction.objects.create(company=other_company, action="tag", tags=["x"], total=1)
+
+    assert client.get(f"/contacts/bulk/{action.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_run_resumes_after_its_last_chunk_and_a_second_run_does_nothing(company, monkeypatch):
+    monkeypatch.setattr(bulk_actions, "CHUNK_SIZE", 2)
+    many(company, 5)
+    ids = sorted(Contact.objects.values_list("pk", flat=True))
+    selection = bulk_actions.Selection(contact_ids=None, filters={})
+    action = bulk_actions.contact_bulk_action_create(company=company, action="tag", selection=selection, tags=["t"])
+    # A previous run committed the first chunk and died.
+    ContactBulkAction.objects.filter(pk=action.pk).update(last_contact_id=ids[1], processed=2, changed=2)
+    Contact.objects.filter(pk__in=ids[:2]).update(tags=["t"])
+
+    bulk_actions.contact_bulk_action_run(bulk_action_id=action.pk)
+    bulk_actions.contact_bulk_action_run(bulk_action_id=action.pk)  # finds it done: claims nothing
+
+    action.refresh_from_db()
+    assert (action.status, action.processed, action.changed) == ("done", 5, 5)
+    assert list(Contact.objects.values_list("tags", flat=True)) == [["t"]] * 5
+
+
+@pytest.mark.django_db
+def test_contacts_added_after_the_request_are_not_swept_in(company):
+    many(company, 3)
+    selection = bulk_actions.Selection(contact_ids=None, filters={})
+    action = bulk_actions.contact_bulk_action_create(company=company, action="erase", selection=selection)
+    late = add(company, "late@example.com")
+
+    bulk_actions.contact_bulk_action_run(bulk_action_id=action.pk)
+
+    late.refresh_from_db()
+    assert late.erased_at is None
+    assert Contact.objects.filter(erased_at__isnull=False).count() == 3
+
+
+@pytest.mark.django_db
+def test_command_shows_progress(company, capsys):
+    ContactBulkAction.objects.create(company=company, action="tag", tags=["x"], total=400, processed=100)
+
+    call_command("contact_bulk_actions")
+
+    out = capsys.readouterr().out
+    assert "tag" in out and "100/400" in out and "25%" in out and company.name in out
