@@ -1,13 +1,15 @@
 from django import forms
 from django.utils import timezone
 
-from .models import Scope
+from .models import Scope, default_hourly_limit
 
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where the key is used, e.g. 'Shopify store' or 'POS Paris'.")
     scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple, initial=["*"])
-    hourly_limit = forms.IntegerField(min_value=1, max_value=1_000_000, initial=1000, label="Requests per hour")
+    hourly_limit = forms.IntegerField(
+        min_value=1, max_value=1_000_000, initial=default_hourly_limit, label="Requests per hour"
+    )
     expires_at = forms.DateTimeField(
         required=False,
         label="Expires at (optional)",

@@ -80,6 +80,11 @@ class Scope(models.TextChoices):
     CATALOG_WRITE = "catalog:write", "Write catalog"
 
 
+def default_hourly_limit() -> int:
+    """The hourly request limit of a new key unless its creator says otherwise (API_DEFAULT_HOURLY_LIMIT)."""
+    return settings.API_DEFAULT_HOURLY_LIMIT
+
+
 class ApiKey(CompanyScopedModel):
     """An API key; only its SHA-256 is stored, the key itself is shown once."""
 
@@ -88,7 +93,7 @@ class ApiKey(CompanyScopedModel):
     prefix = models.CharField(max_length=20, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
-    hourly_limit = models.PositiveIntegerField(default=1000)
+    hourly_limit = models.PositiveIntegerField(default=default_hourly_limit)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

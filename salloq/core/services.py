@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import apikeys
-from .models import ApiKey, Company, Membership, Role, Scope
+from .models import ApiKey, Company, Membership, Role, Scope, default_hourly_limit
 from .validators import require_header_safe
 
 VALID_SCOPES = frozenset(scope.value for scope in Scope)
@@ -49,11 +49,15 @@ def api_key_create(
     company: Company,
     name: str,
     scopes: list[str],
-    hourly_limit: int = 1000,
+    hourly_limit: int | None = None,
     expires_at: datetime | None = None,
     created_by=None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it with the plain key, which is never stored and cannot be shown again."""
+    """Create a key; returns it with the plain key, which is never stored and cannot be shown again.
+
+    Without an `hourly_limit` the key gets API_DEFAULT_HOURLY_LIMIT."""
+    if hourly_limit is None:
+        hourly_limit = default_hourly_limit()
     errors = {}
     name = name.strip()
     if not name:

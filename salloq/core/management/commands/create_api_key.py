@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--company", required=True, help="Company name, e.g. 'Acme Shop'")
         parser.add_argument("--scopes", default="*", help="Comma-separated scopes (default '*': full access)")
-        parser.add_argument("--limit", type=int, default=1000, help="Requests per hour (default 1000)")
+        parser.add_argument(
+            "--limit", type=int, default=None, help="Requests per hour (default: the API_DEFAULT_HOURLY_LIMIT setting)"
+        )
         parser.add_argument("--name", default="Created from the command line", help="What the key is for")
         parser.add_argument("--expires-in-days", type=int, default=None, help="Expire the key after N days")
 
