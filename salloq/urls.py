@@ -22,3 +22,7 @@ urlpatterns = [
     path("c/unsubscribe/<str:token>/", consent_views.unsubscribe, name="consent_unsubscribe"),
     path("c/preferences/<str:token>/", consent_views.preferences, name="consent_preferences"),
 ]
+
+# The product's own error pages (templates/403.html, 404.html, 500.html) with a way back; 403 and
+# 500 are Django's views rendering those templates.
+handler404 = "salloq.core.views.page_not_found"

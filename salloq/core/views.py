@@ -1,12 +1,13 @@
 from functools import wraps
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -40,7 +41,8 @@ def company_view(min_role: str = Role.VIEWER, write_role: str = Role.MARKETER):
                 return render(request, "core/no_company.html", status=403)
             needed = min_role if request.method in ("GET", "HEAD") else write_role
             if not request.membership.allows(needed):
-                return HttpResponseForbidden(
+                # Rendered by the product's 403 page (templates/403.html), which says this and links back.
+                raise PermissionDenied(
                     f"Your role ({request.membership.get_role_display()}) cannot do this; "
                     f"it needs {Role(needed).label}."
                 )
@@ -70,16 +72,41 @@ def switch_company(request):
     except ValueError:
         company_id = None
     if not any(m.company_id == company_id for m in getattr(request, "memberships", [])):
-        return HttpResponseForbidden("You are not a member of that company.")
+        raise PermissionDenied("You are not a member of that company.")
     request.session[CurrentCompanyMiddleware.SESSION_KEY] = company_id
     target = request.POST.get("next") or reverse("dashboard")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = reverse("dashboard")
+    target = landing_page(target)
     if htmx_partial(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+def landing_page(path: str) -> str:
+    """Where switching company from `path` lands: the page itself when it names no object, else
+    the list page of its section (/contacts/123/edit/ -> /contacts/): the object belongs to the
+    company just left, so in the new one it would be a 404. Filters (the query string) may name
+    the old company's lists or tags, so they are dropped too."""
+    path = urlsplit(path).path or "/"
+    while path not in ("", "/"):
+        try:
+            match = resolve(path)
+        except Resolver404:
+            match = None
+        if match is not None and not match.kwargs:
+            return path
+        path = path.rstrip("/").rpartition("/")[0] + "/"
+    return reverse("dashboard")
+
+
+def page_not_found(request, exception):
+    """The product's 404 page (handler404), with a link to the list the missing object was in."""
+    section = landing_page(request.path)
+    context = {"section_url": section if section not in (request.path, reverse("dashboard")) else None}
+    return render(request, "404.html", context, status=404)
 
 
 def _api_keys_context(request, form, new_key=None, new_api_key=None):
