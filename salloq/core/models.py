@@ -173,3 +173,53 @@ class MailServerState(models.Model):
         if self.unreachable_since is None:
             return "mail server reachable"
         return f"mail server {self.host}:{self.port} unreachable since {self.unreachable_since:%Y-%m-%d %H:%M:%S}"
+
+
+class Invitation(models.Model):
+    """An invitation to join a company's team with a role, sent by email (salloq.core.invitations).
+
+    Only the SHA-256 of its token is stored: the token is in the emailed link (and shown once to
+    whoever invited), like an API key. Pending until accepted, revoked or past `expires_at`."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.MARKETER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(role__in=[r.value for r in Role]), name="invitation_role_valid"),
+            # One open invitation per address and company (an expired one is revoked when re-inviting).
+            models.UniqueConstraint(
+                fields=["company", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email} to {self.company} ({self.role})"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at <= (now or timezone.now())
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.is_expired():
+            return "expired"
+        return "pending"
