@@ -1,4 +1,5 @@
 import os
+import re
 import uuid
 
 import pytest
@@ -8,7 +9,8 @@ from django.test import Client
 from hypothesis import settings as hypothesis_settings
 
 from salloq.celery import app as celery_app
-from tests.factories import CompanyFactory, make_api_key
+from salloq.core.models import Role
+from tests.factories import CompanyFactory, MembershipFactory, make_api_key
 
 # Each test process gets its own in-memory broker: a shared one would let a worker in one
 # xdist process take tasks meant for another process's test database. CI's smoke test
@@ -122,3 +124,63 @@ def celery_worker_thread(transactional_db):
 
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10) as worker:
         yield worker
+
+
+# --- Dashboard users: a member of `company` per role ------------------------------------------
+
+
+def log_in(client: Client, company, role: str):
+    """A new member of `company` with `role`, logged in on `client` (the user)."""
+    user = MembershipFactory(company=company, role=role).user
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def owner(company):
+    """An owner of `company`, not logged in (password "correct-horse-battery")."""
+    return MembershipFactory(company=company, role=Role.OWNER).user
+
+
+@pytest.fixture
+def owner_client(client, company):
+    log_in(client, company, Role.OWNER)
+    return client
+
+
+@pytest.fixture
+def marketer_client(client, company):
+    log_in(client, company, Role.MARKETER)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, company):
+    log_in(client, company, Role.VIEWER)
+    return client
+
+
+@pytest.fixture
+def marketer(client, company):
+    """The marketer `client` is logged in as, for tests that need the user too."""
+    return log_in(client, company, Role.MARKETER)
+
+
+@pytest.fixture
+def viewer(client, company):
+    """The viewer `client` is logged in as, for tests that need the user too."""
+    return log_in(client, company, Role.VIEWER)
+
+
+# --- HTML of a response --------------------------------------------------------------------------
+
+
+def html(response) -> str:
+    return response.content.decode()
+
+
+def csrf_token(response) -> str:
+    """The CSRF token of the first form on the page (for a client with enforce_csrf_checks)."""
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html(response))
+    assert match, "no CSRF token on the page"
+    return match.group(1)
