@@ -219,6 +219,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 if env_bool("BEHIND_TLS_PROXY", False):
+    # Also what tells salloq.core.client_ip that REMOTE_ADDR is the proxy and the client's address
+    # is the last X-Forwarded-For entry (the gateway's limit, consent records, login throttling).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # In production behind TLS every plain-http request is redirected and browsers are told to
     # use https only (HSTS; SECURE_HSTS_SECONDS=0 turns it off while trying TLS out).
