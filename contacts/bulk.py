@@ -38,6 +38,7 @@ from django.utils import timezone
 from salloq.core.models import Company
 
 from . import services
+from .consent_policy import NO_CONSENT, ConsentContext, consent_with, decide_status
 from .contact_input import CONTACT_COLUMNS, CompanyRefs, clean_contact_input
 from .models import (
     ConsentAction,
@@ -51,7 +52,7 @@ from .models import (
     MembershipStatus,
     Suppression,
 )
-from .services import CONFLICT_MESSAGE, NO_CONSENT, ConsentContext, consent_with
+from .services import CONFLICT_MESSAGE
 from .tags import merge_tags
 
 # Columns a bulk update writes; compared before and after so unchanged contacts are not rewritten.
@@ -537,9 +538,9 @@ def _reindex(index: dict[str, _Row], old: str | None, new: str | None, contact: 
 def _apply_status(
     contact: _Row, requested: str | None, consent: ConsentContext, batch: _Batch, suppressed: set[str], *, created
 ) -> list[str]:
-    """services.decide_status, with the consent records and suppression removals collected."""
+    """consent_policy.decide_status, with the consent records and suppression removals collected."""
     is_suppressed = bool(contact.email) and contact.email in suppressed
-    change = services.decide_status(
+    change = decide_status(
         current=contact.status, requested=requested, suppressed=is_suppressed, fresh=consent.fresh, created=created
     )
     contact.status = change.status

@@ -29,6 +29,7 @@ from salloq.core.client_ip import client_ip
 from salloq.core.validators import header_safe
 
 from . import services
+from .consent_policy import ConsentContext
 from .models import (
     ConsentAction,
     ConsentRecord,
@@ -38,7 +39,6 @@ from .models import (
     ListMembership,
     MembershipStatus,
 )
-from .services import ConsentContext
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """CSV import and export of contacts.
 
 Import: `contact_import_create` checks the file's header and the column mapping, stores the file
-and enqueues `tasks.run_contact_import` on commit; the upload request does nothing more, so any
+and enqueues the `run_contact_import` task on commit; the upload request does nothing more, so any
 size imports without timing it out. `contact_import_run` (the task's body, also run inline by
 `manage.py import_contacts`) streams the file in chunks through `bulk.contacts_bulk_upsert`.
 Each chunk commits together with the progress counters, so a run that dies resumes after the
@@ -24,6 +24,7 @@ from decimal import Decimal
 from itertools import chain, islice
 from pathlib import Path
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -34,7 +35,10 @@ from django.utils import timezone
 from salloq.core.models import Company
 
 from .bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
+from .consent_policy import ConsentContext
 from .contact_input import ATTRIBUTE_LABELS, CONTACT_ATTRIBUTES, IDENTIFIERS, normalize_tags
+from .mailability import ANNOTATION as MAILABILITY
+from .mailability import contacts_with_mailability
 from .models import (
     Contact,
     ContactImport,
@@ -46,8 +50,9 @@ from .models import (
     Segment,
 )
 from .segments import segment_contacts
-from .services import ConsentContext
 
+# Enqueued by name, not imported: contacts.tasks imports this module (apps.py loads the tasks).
+IMPORT_TASK = "contacts.tasks.run_contact_import"
 CHUNK_SIZE = 1000
 STORED_ERRORS = 1000
 # Enough of the file to read the header and a few rows, and to tell a CSV from anything else.
@@ -270,9 +275,8 @@ def contact_import_create(
     contact_import.file.save(name, uploaded_file, save=False)
     contact_import.save()
     if enqueue:
-        from . import tasks
-
-        transaction.on_commit(lambda: tasks.run_contact_import.delay(contact_import.pk))
+        task = current_app.tasks[IMPORT_TASK]
+        transaction.on_commit(lambda: task.delay(contact_import.pk))
     return contact_import
 
 
@@ -537,7 +541,8 @@ def error_report_lines(contact_import: ContactImport) -> Iterator[bytes]:
 
 # --- Export -------------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = ["contact_id", *CONTACT_ATTRIBUTES, "tags", "created_at"]
+# mailability: whether the contact can be mailed (contacts.mailability), as the dashboard's badge says.
+EXPORT_COLUMNS = ["contact_id", *CONTACT_ATTRIBUTES, "tags", "created_at", "mailability"]
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # ...except a plain number, which no spreadsheet turns into a call: phones (+33...) stay importable.
@@ -564,16 +569,17 @@ def _format(value) -> str:
 
 def list_export_contacts(*, contact_list: ContactList) -> QuerySet:
     """A list's current members: subscribed, or pending their double opt-in confirmation."""
-    return (
+    members = (
         Contact.objects.for_company(contact_list.company_id)
         .in_list(contact_list.pk, (MembershipStatus.SUBSCRIBED, MembershipStatus.PENDING))
         .filter(erased_at__isnull=True)
     )
+    return contacts_with_mailability(members, contact_list_id=contact_list.pk)
 
 
 def segment_export_contacts(*, company: Company, segment: Segment) -> QuerySet:
     """A segment's contacts as of now (erased contacts are never in one)."""
-    return segment_contacts(company, segment.definition)
+    return contacts_with_mailability(segment_contacts(company, segment.definition))
 
 
 def export_rows(*, company: Company, contacts: QuerySet) -> Iterator[list[str]]:
@@ -581,6 +587,8 @@ def export_rows(*, company: Company, contacts: QuerySet) -> Iterator[list[str]]:
     fields = list(CustomField.objects.for_company(company))
     # Custom field names are user input too: a name such as "=HYPERLINK(...)" is escaped like a cell.
     yield EXPORT_COLUMNS + [_safe_cell(f"field:{f.name}" if f.name in EXPORT_COLUMNS else f.name) for f in fields]
+    if MAILABILITY not in contacts.query.annotations:
+        contacts = contacts_with_mailability(contacts)
     contacts = contacts.order_by("pk").prefetch_related(
         Prefetch("field_values", queryset=CustomFieldValue.objects.all())
     )
@@ -598,6 +606,7 @@ def export_rows(*, company: Company, contacts: QuerySet) -> Iterator[list[str]]:
             contact.status,
             "|".join(sorted(contact.tags)),
             contact.created_at,
+            getattr(contact, MAILABILITY),
         ]
         row += [values.get(f.pk) for f in fields]
         yield [_safe_cell(_format(value)) for value in row]

@@ -2,19 +2,42 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from salloq.core.models import Company, CompanyScopedModel
+from salloq.core.querysets import CompanyScopedQuerySet
 from salloq.core.validators import require_header_safe
-
-from .querysets import ContactQuerySet
 
 
 class ContactStatus(models.TextChoices):
     SUBSCRIBED = "subscribed", "Subscribed"
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
     BOUNCED = "bounced", "Bounced"
+
+
+class ContactQuerySet(CompanyScopedQuerySet):
+    # Here rather than in a module of its own: it reads list memberships and the blacklist, and the
+    # models read it (Contact.objects), so apart the two would import each other.
+
+    def in_list(self, list_id: int, statuses: tuple[str, ...] | None = None) -> "ContactQuerySet":
+        memberships = ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id=list_id)
+        if statuses:
+            memberships = memberships.filter(status__in=statuses)
+        return self.filter(Exists(memberships))
+
+    def mailable(self) -> "ContactQuerySet":
+        """Who an email may go to: subscribed, with an address, not erased, not blacklisted.
+
+        List audiences add `in_list(list_id, ("subscribed",))`, which leaves out pending
+        (unconfirmed double opt-in) and unsubscribed members."""
+        suppressed = Suppression.objects.filter(company_id=OuterRef("company_id"), email=OuterRef("email"))
+        return (
+            self.filter(status=ContactStatus.SUBSCRIBED, erased_at__isnull=True)
+            .exclude(email="")
+            .filter(~Exists(suppressed))
+        )
 
 
 class Contact(CompanyScopedModel):

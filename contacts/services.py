@@ -3,6 +3,7 @@ it only touches rows of the company it is given (or of the contact's company).""
 
 from dataclasses import dataclass, field
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -11,6 +12,7 @@ from salloq.core.models import Company
 from salloq.core.numbers import NumberError, parse_decimal
 from salloq.core.validators import require_header_safe
 
+from .consent_policy import NO_CONSENT, ConsentContext, decide_status
 from .contact_input import (
     CLEARED,
     IDENTIFIERS,
@@ -38,38 +40,11 @@ from .models import (
 )
 from .tags import merge_tags
 
+# Tasks are enqueued by name, not imported: contacts.tasks imports the services (and apps.py loads it
+# with the app, so the name is registered).
+CONFIRMATIONS_TASK = "contacts.tasks.send_double_opt_in_confirmations"
 # Errors that are only a clash with another row's unique value carry code "unique": the API answers 409.
 CONFLICT_MESSAGE = "Another contact of this company already has this email or external_id."
-
-
-@dataclass(frozen=True)
-class ConsentContext:
-    """Where a consent-relevant action came from, recorded with it.
-
-    `fresh` is True when the caller asserts the contact has just given consent (a signup form,
-    a confirmed opt-in): only then may an unsubscribed or blacklisted contact be subscribed again.
-    """
-
-    source: str = ""
-    ip_address: str | None = None
-    user_agent: str = ""
-    fresh: bool = False
-
-
-NO_CONSENT = ConsentContext()
-
-
-def consent_with(base: ConsentContext, given: dict | None) -> ConsentContext:
-    """`base` (where the request came from), or the fresh consent a write carries (its "consent":
-    source, ip, user_agent; what it leaves out comes from `base`)."""
-    if given is None:
-        return base
-    return ConsentContext(
-        source=given.get("source") or base.source or "api",
-        ip_address=given.get("ip") or base.ip_address,
-        user_agent=given.get("user_agent") or base.user_agent,
-        fresh=True,
-    )
 
 
 @dataclass
@@ -212,44 +187,6 @@ def _apply_lists(contact: Contact, lists: list[tuple[ContactList, str]], consent
         else:
             warnings += list_subscribe(contact=contact, contact_list=contact_list, consent=consent)[1]
     return warnings
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """What an upsert's requested status leads to; contact_upsert and the bulk upsert apply it."""
-
-    status: str
-    actions: tuple[str, ...] = ()  # consent actions to record
-    warning: str | None = None
-    lift_suppression: bool = False
-
-
-def decide_status(*, current: str, requested: str | None, suppressed: bool, fresh: bool, created: bool) -> StatusChange:
-    """The consent rule: nobody unsubscribed, bounced or blacklisted is subscribed again without fresh consent."""
-    if created:
-        status = requested or current
-        if suppressed and status == ContactStatus.SUBSCRIBED and not fresh:
-            return StatusChange(
-                ContactStatus.UNSUBSCRIBED,
-                warning="status: the address is blacklisted; the contact was created unsubscribed.",
-            )
-        return StatusChange(status)
-    if requested is None or requested == current:
-        return StatusChange(current)
-    if requested == ContactStatus.SUBSCRIBED:
-        if not fresh:
-            return StatusChange(
-                current,
-                actions=(ConsentAction.RESUBSCRIBE_REFUSED,),
-                warning=(
-                    f"status: the contact is {current}{' and blacklisted' if suppressed else ''}; "
-                    'send "consent" with the upsert to record fresh consent and re-subscribe.'
-                ),
-            )
-        return StatusChange(ContactStatus.SUBSCRIBED, actions=(ConsentAction.SUBSCRIBED,), lift_suppression=suppressed)
-    return StatusChange(
-        requested, actions=(ConsentAction.UNSUBSCRIBED,) if requested == ContactStatus.UNSUBSCRIBED else ()
-    )
 
 
 def _apply_status(contact: Contact, requested: str | None, consent: ConsentContext, *, created: bool) -> list[str]:
@@ -472,10 +409,8 @@ def list_subscribe(
 
 
 def enqueue_confirmations() -> None:
-    from . import tasks
-
     # The task sends every confirmation owed, so a caller adding many members enqueues it once.
-    transaction.on_commit(tasks.send_double_opt_in_confirmations.delay)
+    transaction.on_commit(current_app.tasks[CONFIRMATIONS_TASK].delay)
 
 
 def list_unsubscribe(

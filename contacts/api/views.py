@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from contacts import selectors, services
 from contacts.bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
+from contacts.consent_policy import ConsentContext, consent_with
 from contacts.filters import ContactFilterSet
 from contacts.models import (
     Contact,
@@ -25,7 +26,6 @@ from contacts.models import (
     MembershipStatus,
     Suppression,
 )
-from contacts.services import ConsentContext
 from salloq.core.api.parsers import item_input_errors
 from salloq.core.api.scoping import CompanyScopedAPIView
 from salloq.core.api.service_errors import service_errors
@@ -51,7 +51,7 @@ def consent_context(request, given: dict | None) -> ConsentContext:
     caller = ConsentContext(
         source="api", ip_address=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
     )
-    return services.consent_with(caller, given)
+    return consent_with(caller, given)
 
 
 class ContactsAutoSchema(SalloqAutoSchema):

@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from salloq.core.models import Company
 
-from ..models import Contact
-from ..querysets import ContactQuerySet
+from ..models import Contact, ContactQuerySet
 from .compiler import Compiler
 
 
