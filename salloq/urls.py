@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from contacts.views import consent as consent_views
+from salloq.core import settings_views
 from salloq.core import views as core_views
 from salloq.core.api.views import CredentialsView
 
@@ -16,6 +17,13 @@ urlpatterns = [
     path("settings/api-keys/", core_views.api_keys, name="api_keys"),
     path("settings/api-keys/<int:key_id>/revoke/", core_views.api_key_revoke_view, name="api_key_revoke"),
     path("settings/webhook/", core_views.webhook_secret, name="webhook_secret"),
+    path("settings/", settings_views.company_settings_page, name="company_settings"),
+    path("settings/invitations/", settings_views.invitation_create, name="invitation_create"),
+    path(
+        "settings/invitations/<int:invitation_id>/revoke/", settings_views.invitation_revoke, name="invitation_revoke"
+    ),
+    # Linked from the invitation email: the token is the credential (logged in or not).
+    path("invitations/<str:token>/", settings_views.invitation_accept, name="invitation_accept"),
     path("contacts/", include("contacts.urls")),
     # Public consent pages, linked from emails: no login, the signed token is the credential.
     path("c/confirm/<str:token>/", consent_views.confirm, name="consent_confirm"),
