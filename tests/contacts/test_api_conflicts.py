@@ -4,12 +4,9 @@ import pytest
 
 from contacts import services
 from contacts.models import Contact
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def contact(company, email, **data):
-    return services.contact_upsert(company=company, data={"email": email, **data}).contact
 
 
 def assert_conflict(response, field, message):
@@ -19,8 +16,8 @@ def assert_conflict(response, field, message):
 
 @pytest.mark.parametrize("method", ["patch", "put"])
 def test_taking_another_contacts_email_is_a_conflict(api, company, method):
-    contact(company, "ann@example.com")
-    bob = contact(company, "bob@example.com", first_name="Bob")
+    ContactFactory(company=company, email="ann@example.com")
+    bob = ContactFactory(company=company, email="bob@example.com", first_name="Bob")
     response = getattr(api, method)(f"/api/contacts/{bob.pk}", {"email": "ANN@example.com"})
     assert_conflict(response, "email", "Another contact of this company already has this email.")
     bob.refresh_from_db()
@@ -28,15 +25,15 @@ def test_taking_another_contacts_email_is_a_conflict(api, company, method):
 
 
 def test_taking_another_contacts_external_id_is_a_conflict(api, company):
-    contact(company, "ann@example.com", external_id="CUST-1")
-    bob = contact(company, "bob@example.com")
+    ContactFactory(company=company, email="ann@example.com", external_id="CUST-1")
+    bob = ContactFactory(company=company, email="bob@example.com")
     response = api.patch(f"/api/contacts/{bob.pk}", {"external_id": "CUST-1"})
     assert_conflict(response, "external_id", "Another contact of this company already has this external_id.")
 
 
 def test_an_upsert_whose_external_id_and_email_name_two_contacts_is_a_conflict(api, company):
-    contact(company, "ann@example.com", external_id="CUST-1")
-    contact(company, "bob@example.com")
+    ContactFactory(company=company, email="ann@example.com", external_id="CUST-1")
+    ContactFactory(company=company, email="bob@example.com")
     # Found by external_id (Ann), then asked to take Bob's address.
     response = api.post("/api/contacts", {"external_id": "CUST-1", "email": "bob@example.com"})
     assert_conflict(response, "email", "Another contact of this company already has this email or external_id.")

@@ -17,6 +17,7 @@ from contacts.models import (
 )
 from contacts.services import ConsentContext
 from events.models import Event
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -80,10 +81,6 @@ def _nested(depth: int) -> dict:
     return value
 
 
-def make_contact(company, **data):
-    return services.contact_upsert(company=company, data={"email": "ann@example.com", **data}).contact
-
-
 # --- Upsert ---------------------------------------------------------------------------------------
 
 
@@ -133,7 +130,7 @@ def test_a_phone_that_cannot_be_normalized_is_kept_with_a_warning_even_as_the_on
 
 
 def test_a_patch_with_an_unusable_phone_keeps_the_change_and_warns(api, company):
-    contact = make_contact(company, phone="+33612345678")
+    contact = ContactFactory(company=company, email="ann@example.com", phone="+33612345678")
     body = api.patch(f"/api/contacts/{contact.pk}", {"phone": "555-0123", "first_name": "Ann"}).json()
     assert (body["phone"], body["phone_valid"], body["first_name"]) == ("555-0123", False, "Ann")
     assert body["warnings"][0].startswith("phone:")
@@ -152,7 +149,7 @@ def test_seed_contact_example_with_a_real_phone_is_created_in_e164(api, company)
 
 
 def test_upsert_finds_the_contact_by_normalized_email_and_merges_tags_and_properties(api, company):
-    contact = make_contact(company, email="john@example.com", tags=["vip"], properties={"a": 1, "b": 2})
+    contact = ContactFactory(company=company, email="john@example.com", tags=["vip"], properties={"a": 1, "b": 2})
     response = api.post(
         "/api/contacts",
         {"email": " John@Example.COM ", "tags": ["newsletter", "vip"], "properties": {"b": 3, "c": 4}},
@@ -166,7 +163,7 @@ def test_upsert_finds_the_contact_by_normalized_email_and_merges_tags_and_proper
 
 
 def test_upsert_identifies_by_external_id_before_email(api, company):
-    contact = make_contact(company, email="old@example.com", external_id="CUST-1")
+    contact = ContactFactory(company=company, email="old@example.com", external_id="CUST-1")
     response = api.post("/api/contacts", {"external_id": "CUST-1", "email": "new@example.com"})
     assert response.status_code == 200
     assert response.json()["contact_id"] == contact.pk
@@ -262,7 +259,7 @@ def test_lists_in_the_upsert_subscribe_by_id_or_name_and_unsubscribe_with_action
 
 
 def test_unsubscribed_contact_is_not_resubscribed_without_consent_but_is_with_it(api, company):
-    contact = make_contact(company)
+    contact = ContactFactory(company=company, email="ann@example.com")
     services.contact_unsubscribe_all(contact=contact)
 
     refused = api.post("/api/contacts", {"email": "ann@example.com", "status": "subscribed"})
@@ -315,9 +312,9 @@ def test_upsert_without_consent_records_the_api_call_as_the_source(api, company)
 
 def test_list_filters_by_status_list_search_and_tag(api, company):
     news = services.contact_list_create(company=company, name="Newsletter")
-    ann = make_contact(company, email="ann@example.com", first_name="Ann", tags=["vip"])
-    bob = make_contact(company, email="bob@example.com", first_name="Bob", last_name="Stone")
-    cy = make_contact(company, email="cy@shop.test", status="bounced")
+    ann = ContactFactory(company=company, email="ann@example.com", first_name="Ann", tags=["vip"])
+    bob = ContactFactory(company=company, email="bob@example.com", first_name="Bob", last_name="Stone")
+    cy = ContactFactory(company=company, email="cy@shop.test", status="bounced")
     services.list_subscribe(contact=bob, contact_list=news)
 
     def ids(query):
@@ -354,7 +351,7 @@ def test_list_rejects_bad_parameters_naming_them(api, query, field):
 
 def test_list_paginates_with_bounds(api, company):
     for n in range(5):
-        make_contact(company, email=f"c{n}@example.com")
+        ContactFactory(company=company, email=f"c{n}@example.com")
     page = api.get("/api/contacts", {"per_page": 2, "page": 3}).json()
     assert len(page["contacts"]) == 1
     assert page["pagination"] == {"page": 3, "per_page": 2, "total": 5, "total_pages": 3}
@@ -367,7 +364,7 @@ def test_list_costs_the_same_queries_for_2_or_12_rich_contacts(api, company):
     services.custom_field_create(company=company, name="age", field_type=FieldType.NUMBER)
 
     def add(n):
-        contact = make_contact(company, email=f"c{n}@example.com", tags=["a", "b"], fields={"age": n})
+        contact = ContactFactory(company=company, email=f"c{n}@example.com", tags=["a", "b"], fields={"age": n})
         services.list_subscribe(contact=contact, contact_list=news)
 
     def queries():
@@ -391,7 +388,14 @@ def test_list_costs_the_same_queries_for_2_or_12_rich_contacts(api, company):
 def test_get_one_contact_shows_everything_the_api_knows(api, company):
     services.custom_field_create(company=company, name="age", field_type=FieldType.NUMBER)
     news = services.contact_list_create(company=company, name="Newsletter")
-    contact = make_contact(company, first_name="Ann", tags=["vip"], properties={"k": "v"}, fields={"age": 30})
+    contact = ContactFactory(
+        company=company,
+        email="ann@example.com",
+        first_name="Ann",
+        tags=["vip"],
+        properties={"k": "v"},
+        fields={"age": 30},
+    )
     services.list_subscribe(contact=contact, contact_list=news)
     body = api.get(f"/api/contacts/{contact.pk}").json()
     assert set(body) == CONTACT_KEYS
@@ -405,8 +409,14 @@ def test_get_one_contact_shows_everything_the_api_knows(api, company):
 
 
 def test_put_replaces_attributes_properties_and_tags(api, company):
-    contact = make_contact(
-        company, first_name="Ann", last_name="Lee", phone="+33612345678", tags=["vip", "old"], properties={"a": 1}
+    contact = ContactFactory(
+        company=company,
+        email="ann@example.com",
+        first_name="Ann",
+        last_name="Lee",
+        phone="+33612345678",
+        tags=["vip", "old"],
+        properties={"a": 1},
     )
     response = api.put(
         f"/api/contacts/{contact.pk}", {"email": "ann@example.com", "first_name": "Anna", "tags": ["new"]}
@@ -419,14 +429,21 @@ def test_put_replaces_attributes_properties_and_tags(api, company):
 
 
 def test_put_needs_an_identifier(api, company):
-    contact = make_contact(company)
+    contact = ContactFactory(company=company, email="ann@example.com")
     assert_validation_error(api.put(f"/api/contacts/{contact.pk}", {"first_name": "Ann"}), "email")
     contact.refresh_from_db()
     assert contact.email == "ann@example.com"
 
 
 def test_patch_changes_only_what_is_given(api, company):
-    contact = make_contact(company, first_name="Ann", phone="+33612345678", tags=["vip"], properties={"a": 1})
+    contact = ContactFactory(
+        company=company,
+        email="ann@example.com",
+        first_name="Ann",
+        phone="+33612345678",
+        tags=["vip"],
+        properties={"a": 1},
+    )
     response = api.patch(f"/api/contacts/{contact.pk}", {"last_name": "Lee", "properties": {"b": 2}})
     body = response.json()
     assert (body["first_name"], body["last_name"], body["phone"]) == ("Ann", "Lee", "+33612345678")
@@ -437,8 +454,8 @@ def test_patch_changes_only_what_is_given(api, company):
 
 
 def test_patch_cannot_take_another_contacts_email_or_external_id(api, company):
-    make_contact(company, email="taken@example.com", external_id="EXT-1")
-    contact = make_contact(company, email="ann@example.com")
+    ContactFactory(company=company, email="taken@example.com", external_id="EXT-1")
+    contact = ContactFactory(company=company, email="ann@example.com")
     # A conflict with another row, not invalid input (tests/contacts/test_api_conflicts.py).
     taken_email = api.patch(f"/api/contacts/{contact.pk}", {"email": "Taken@example.com"})
     assert taken_email.status_code == 409 and "email" in taken_email.json()["details"]
@@ -449,7 +466,7 @@ def test_patch_cannot_take_another_contacts_email_or_external_id(api, company):
 
 
 def test_patch_resubscribe_needs_consent(api, company):
-    contact = make_contact(company)
+    contact = ContactFactory(company=company, email="ann@example.com")
     services.contact_unsubscribe_all(contact=contact)
     refused = api.patch(f"/api/contacts/{contact.pk}", {"status": "subscribed"}).json()
     assert refused["status"] == "unsubscribed" and refused["warnings"]
@@ -458,7 +475,7 @@ def test_patch_resubscribe_needs_consent(api, company):
 
 
 def test_patch_validates_like_the_upsert(api, company):
-    contact = make_contact(company)
+    contact = ContactFactory(company=company, email="ann@example.com")
     assert_validation_error(api.patch(f"/api/contacts/{contact.pk}", {"phone": 33612345678}), "phone")
     assert_validation_error(api.patch(f"/api/contacts/{contact.pk}", {"email": None}), "email")
     assert_validation_error(api.patch(f"/api/contacts/{contact.pk}", {"tags": "vip"}), "tags")
@@ -469,7 +486,14 @@ def test_patch_validates_like_the_upsert(api, company):
 
 def test_delete_erases_personal_data_and_keeps_anonymized_events(api, company):
     news = services.contact_list_create(company=company, name="Newsletter")
-    contact = make_contact(company, first_name="Ann", phone="+33612345678", external_id="C-1", tags=["vip"])
+    contact = ContactFactory(
+        company=company,
+        email="ann@example.com",
+        first_name="Ann",
+        phone="+33612345678",
+        external_id="C-1",
+        tags=["vip"],
+    )
     services.list_subscribe(contact=contact, contact_list=news)
     services.key_information_upsert(contact=contact, numeric=[{"name": "Shoe size", "value": 39}])
     event = Event.objects.create(company=company, contact=contact, event_type="order_placed", value="49.90")
@@ -494,7 +518,7 @@ def test_delete_erases_personal_data_and_keeps_anonymized_events(api, company):
 def test_an_erased_contact_is_unknown_to_the_api(api, company):
     """Splio: after DELETE the contact is unknown (404 everywhere); the person coming back is a new contact."""
     news = services.contact_list_create(company=company, name="Newsletter")
-    contact = make_contact(company, first_name="Ann", external_id="C-1")
+    contact = ContactFactory(company=company, email="ann@example.com", first_name="Ann", external_id="C-1")
     services.list_subscribe(contact=contact, contact_list=news)
     services.contact_unsubscribe_all(contact=contact)
     assert api.delete(f"/api/contacts/{contact.pk}").status_code == 200
@@ -532,7 +556,7 @@ def test_an_erased_contact_cannot_be_revived_through_the_services(company):
     """The dashboard and any other caller: a change to an erased row is refused, the row stays anonymous."""
     from django.core.exceptions import ValidationError
 
-    contact = make_contact(company)
+    contact = ContactFactory(company=company, email="ann@example.com")
     services.contact_erase(contact=contact)
     with pytest.raises(ValidationError):
         services.contact_update(contact=contact, data={"email": "ann@example.com"})
@@ -543,7 +567,14 @@ def test_an_erased_contact_cannot_be_revived_through_the_services(company):
 def test_export_holds_everything_stored_about_the_contact(api, company):
     services.custom_field_create(company=company, name="age", field_type=FieldType.NUMBER)
     letters = services.contact_list_create(company=company, name="Letters")
-    contact = make_contact(company, first_name="Ann", tags=["vip"], properties={"k": "v"}, fields={"age": 30})
+    contact = ContactFactory(
+        company=company,
+        email="ann@example.com",
+        first_name="Ann",
+        tags=["vip"],
+        properties={"k": "v"},
+        fields={"age": 30},
+    )
     services.list_subscribe(
         contact=contact, contact_list=letters, consent=ConsentContext(source="form", ip_address="198.51.100.2")
     )
@@ -572,7 +603,7 @@ def test_export_holds_everything_stored_about_the_contact(api, company):
 def test_erasure_leaves_no_personal_data_in_what_the_export_would_hold(company):
     from contacts.selectors import contact_export
 
-    contact = make_contact(company, first_name="Ann", tags=["vip"])
+    contact = ContactFactory(company=company, email="ann@example.com", first_name="Ann", tags=["vip"])
     Event.objects.create(company=company, contact=contact, event_type="product_viewed")
     services.contact_erase(contact=contact)
     export = contact_export(contact=contact)

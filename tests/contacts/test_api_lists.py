@@ -7,14 +7,11 @@ from django.test.utils import CaptureQueriesContext
 from contacts import services
 from contacts.models import ConsentAction, ConsentRecord, Contact, ContactList, ListMembership, MembershipStatus
 from contacts.services import ConsentContext
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
 FRESH = ConsentContext(source="test", fresh=True)
-
-
-def contact(company, email="ann@example.com", **data):
-    return services.contact_upsert(company=company, data={"email": email, **data}).contact
 
 
 def assert_validation_error(response, field):
@@ -108,7 +105,7 @@ def test_creating_a_list_with_a_taken_name_is_a_conflict(api, company):
 def test_list_page_counts_members_per_status_in_constant_queries(api, company):
     def add_list(n):
         contact_list = services.contact_list_create(company=company, name=f"List {n}")
-        ann, bob, cy = (contact(company, f"{who}{n}@example.com") for who in ("ann", "bob", "cy"))
+        ann, bob, cy = (ContactFactory(company=company, email=f"{who}{n}@example.com") for who in ("ann", "bob", "cy"))
         services.list_subscribe(contact=ann, contact_list=contact_list)
         services.list_subscribe(contact=bob, contact_list=contact_list)
         services.list_subscribe(contact=cy, contact_list=contact_list)
@@ -135,7 +132,7 @@ def test_list_page_counts_members_per_status_in_constant_queries(api, company):
 
 def test_add_members_by_id_and_email_with_a_result_per_item(api, company):
     news = services.contact_list_create(company=company, name="Newsletter")
-    ann = contact(company, "ann@example.com")
+    ann = ContactFactory(company=company, email="ann@example.com")
     response = api.post(
         f"/api/lists/{news.pk}/members",
         {"contact_ids": [ann.pk, 999_999], "emails": ["new@example.com", "not-an-email", "ANN@example.com"]},
@@ -156,7 +153,7 @@ def test_add_members_by_id_and_email_with_a_result_per_item(api, company):
 
 def test_double_opt_in_list_leaves_new_members_pending(api, company):
     confirmed = services.contact_list_create(company=company, name="Confirmed", double_opt_in=True)
-    ann = contact(company)
+    ann = ContactFactory(company=company, email="ann@example.com")
     results = api.post(f"/api/lists/{confirmed.pk}/members", {"contact_ids": [ann.pk]}).json()["results"]
     assert results == [{"contact_id": ann.pk, "status": "pending"}]
     assert ListMembership.objects.get(contact_list=confirmed).status == MembershipStatus.PENDING
@@ -165,7 +162,7 @@ def test_double_opt_in_list_leaves_new_members_pending(api, company):
 
 def test_a_member_who_left_rejoins_only_with_consent(api, company):
     news = services.contact_list_create(company=company, name="Newsletter")
-    ann = contact(company)
+    ann = ContactFactory(company=company, email="ann@example.com")
     services.list_subscribe(contact=ann, contact_list=news)
     services.list_unsubscribe(contact=ann, contact_list=news)
 
@@ -198,7 +195,8 @@ def test_add_members_rejects_a_bad_envelope(api, company, body, field):
 
 def test_members_are_listed_with_status_and_timestamps_filtered_and_paginated(api, company):
     news = services.contact_list_create(company=company, name="Newsletter")
-    ann, bob = contact(company, "ann@example.com", first_name="Ann"), contact(company, "bob@example.com")
+    ann = ContactFactory(company=company, email="ann@example.com", first_name="Ann")
+    bob = ContactFactory(company=company, email="bob@example.com")
     services.list_subscribe(contact=ann, contact_list=news)
     services.list_subscribe(contact=bob, contact_list=news)
     services.list_unsubscribe(contact=bob, contact_list=news)
@@ -219,7 +217,10 @@ def test_members_are_listed_with_status_and_timestamps_filtered_and_paginated(ap
 
 def test_removing_a_member_unsubscribes_and_keeps_the_membership(api, company):
     news = services.contact_list_create(company=company, name="Newsletter")
-    ann, bob = contact(company), contact(company, "bob@example.com")
+    ann, bob = (
+        ContactFactory(company=company, email="ann@example.com"),
+        ContactFactory(company=company, email="bob@example.com"),
+    )
     services.list_subscribe(contact=ann, contact_list=news)
 
     response = api.delete(f"/api/lists/{news.pk}/members/{ann.pk}")
@@ -234,7 +235,7 @@ def test_removing_a_member_unsubscribes_and_keeps_the_membership(api, company):
 
 def test_deleting_a_list_keeps_its_contacts(api, company):
     news = services.contact_list_create(company=company, name="Newsletter")
-    ann = contact(company)
+    ann = ContactFactory(company=company, email="ann@example.com")
     services.list_subscribe(contact=ann, contact_list=news, consent=FRESH)
     api.delete(f"/api/lists/{news.pk}")
     assert Contact.objects.filter(pk=ann.pk).exists()

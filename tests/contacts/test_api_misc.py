@@ -6,12 +6,9 @@ from contacts import services
 from contacts.models import ConsentAction, ConsentRecord, Contact, CustomField, FieldType, KeyInformation, Suppression
 from salloq.core.models import Scope
 from tests.conftest import make_api_client
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def contact(company, email="ann@example.com", **data):
-    return services.contact_upsert(company=company, data={"email": email, **data}).contact
 
 
 def assert_validation_error(response, field):
@@ -79,7 +76,7 @@ SEED_KEY_INFORMATION = {
 
 
 def test_seed_key_information_upsert_then_get_all_or_one(api, company):
-    person = contact(company, "name@example.com")
+    person = ContactFactory(company=company, email="name@example.com")
     response = api.post("/api/key-information/upsert", SEED_KEY_INFORMATION)
     assert response.status_code == 200
     expected = [
@@ -95,7 +92,7 @@ def test_seed_key_information_upsert_then_get_all_or_one(api, company):
 
 
 def test_set_as_null_clears_a_value(api, company):
-    person = contact(company)
+    person = ContactFactory(company=company, email="ann@example.com")
     services.key_information_upsert(contact=person, numeric=[{"name": "Shoe size", "value": 42.5}])
     assert api.get("/api/key-information", {"contactId": person.pk}).json()["keyInformation"] == [
         {"name": "Shoe size", "value": 42.5}
@@ -135,14 +132,14 @@ def test_key_information_of_an_unknown_contact_is_a_404(api, company):
     ],
 )
 def test_invalid_key_information_is_a_400_naming_the_field(api, company, body, field):
-    person = contact(company)
+    person = ContactFactory(company=company, email="ann@example.com")
     assert_validation_error(api.post("/api/key-information/upsert", body), field)
     assert not KeyInformation.objects.filter(contact=person).exists()
 
 
 def test_key_information_get_takes_email_and_contact_id_together_when_they_name_one_contact(api, company):
-    person = contact(company, "ann@example.com")
-    other = contact(company, "bob@example.com")
+    person = ContactFactory(company=company, email="ann@example.com")
+    other = ContactFactory(company=company, email="bob@example.com")
     services.key_information_upsert(contact=person, numeric=None, text=[{"name": "color", "value": "black"}])
     both = api.get("/api/key-information", {"contactId": person.pk, "email": "Ann@Example.com"})
     assert both.status_code == 200, both.content
@@ -152,7 +149,7 @@ def test_key_information_get_takes_email_and_contact_id_together_when_they_name_
 
 
 def test_key_information_get_needs_an_identifier(api, company):
-    person = contact(company)
+    person = ContactFactory(company=company, email="ann@example.com")
     assert_validation_error(api.get("/api/key-information"), "email")
     assert_validation_error(api.get("/api/key-information", {"contactId": "x"}), "contactId")
     assert_validation_error(api.get("/api/key-information", {"contactId": person.pk, "email": ""}), "email")
@@ -198,7 +195,7 @@ def test_blacklisting_needs_a_valid_address(api, company):
 
 
 def test_a_blacklisted_contact_is_never_mailable_and_the_change_is_recorded(api, company):
-    person = contact(company)
+    person = ContactFactory(company=company, email="ann@example.com")
     assert Contact.objects.for_company(company).mailable().filter(pk=person.pk).exists()
     api.put("/api/blacklist/ann@example.com", {"reason": "asked by phone"})
     assert not Contact.objects.for_company(company).mailable().filter(pk=person.pk).exists()
@@ -211,7 +208,7 @@ def test_a_blacklisted_contact_is_never_mailable_and_the_change_is_recorded(api,
 
 
 def test_a_read_key_reads_but_cannot_write(company):
-    person = contact(company)
+    person = ContactFactory(company=company, email="ann@example.com")
     news = services.contact_list_create(company=company, name="Newsletter")
     reader = make_api_client(company, scopes=[Scope.CONTACTS_READ])
     for path in (
@@ -261,7 +258,7 @@ def test_a_key_without_contact_scopes_cannot_read_contacts(company):
 @pytest.fixture
 def ours(company):
     """A company's contact, list, membership, key information and blacklist entry."""
-    person = contact(company, first_name="Ann")
+    person = ContactFactory(company=company, email="ann@example.com", first_name="Ann")
     news = services.contact_list_create(company=company, name="Newsletter")
     services.list_subscribe(contact=person, contact_list=news)
     services.key_information_upsert(contact=person, text=[{"name": "Color", "value": "black"}])

@@ -17,19 +17,11 @@ from contacts import consent, services, tasks
 from contacts.models import ConsentAction, ConsentRecord, Contact, ListMembership, MembershipStatus
 from contacts.services import ConsentContext
 from salloq.core import mailserver
+from tests.conftest import csrf_token
 from tests.contacts.conftest import free_port
+from tests.factories import ContactFactory, ContactListFactory
 
 CONFIRM_LINK = re.compile(r"http://127\.0\.0\.1:8000(/c/confirm/[^/\s\"]+/)")
-
-
-def make_contact(company, email: str, **data) -> Contact:
-    return services.contact_upsert(company=company, data={"email": email, **data}).contact
-
-
-def double_opt_in_list(company, name: str = "Newsletter", reminder_after_days: int | None = None):
-    return services.contact_list_create(
-        company=company, name=name, double_opt_in=True, reminder_after_days=reminder_after_days
-    )
 
 
 def subscribe(contact, contact_list) -> ListMembership:
@@ -60,9 +52,9 @@ REMINDERS_TASK = "contacts.tasks.send_double_opt_in_reminders"
 
 
 def test_double_opt_in_end_to_end(company, celery_worker_thread, finished_tasks, smtp_sink):
-    newsletter = double_opt_in_list(company)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True)
     with transaction.atomic():
-        contact = make_contact(company, "ann@example.com", first_name="Ann")
+        contact = ContactFactory(company=company, email="ann@example.com", first_name="Ann")
         membership = subscribe(contact, newsletter)
         assert membership.status == MembershipStatus.PENDING
 
@@ -88,8 +80,7 @@ def test_double_opt_in_end_to_end(company, celery_worker_thread, finished_tasks,
     membership.refresh_from_db()
     assert membership.status == MembershipStatus.PENDING
 
-    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
-    done = browser.post(path, {"csrfmiddlewaretoken": csrf})
+    done = browser.post(path, {"csrfmiddlewaretoken": csrf_token(page)})
     assert done.status_code == 200
     assert b"Subscription confirmed" in done.content
 
@@ -108,10 +99,10 @@ def test_double_opt_in_end_to_end(company, celery_worker_thread, finished_tasks,
 
 
 def test_reminder_is_sent_once_after_the_delay(company, celery_worker_thread, finished_tasks, smtp_sink, monkeypatch):
-    newsletter = double_opt_in_list(company, reminder_after_days=3)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True, reminder_after_days=3)
     with transaction.atomic():
-        first = subscribe(make_contact(company, "ann@example.com"), newsletter)
-        second = subscribe(make_contact(company, "bob@example.com"), newsletter)
+        first = subscribe(ContactFactory(company=company, email="ann@example.com"), newsletter)
+        second = subscribe(ContactFactory(company=company, email="bob@example.com"), newsletter)
     finished_tasks.wait_for(CONFIRMATION_TASK)  # one task for the transaction sends both
     assert len(smtp_sink.messages) == 2
     start = timezone.now()
@@ -145,7 +136,10 @@ def test_reminder_is_sent_once_after_the_delay(company, celery_worker_thread, fi
 
 @pytest.mark.django_db
 def test_confirmation_task_sends_once_when_run_twice(company, smtp_sink):
-    membership = subscribe(make_contact(company, "ann@example.com"), double_opt_in_list(company))
+    membership = subscribe(
+        ContactFactory(company=company, email="ann@example.com"),
+        ContactListFactory(company=company, name="Newsletter", double_opt_in=True),
+    )
     tasks.send_double_opt_in_confirmations.apply()
     tasks.send_double_opt_in_confirmations.apply()
     assert len(smtp_sink.messages) == 1
@@ -154,7 +148,10 @@ def test_confirmation_task_sends_once_when_run_twice(company, smtp_sink):
 
 @pytest.mark.django_db
 def test_smtp_failure_releases_the_claim_so_the_retry_sends(company, smtp_sink, settings):
-    membership = subscribe(make_contact(company, "ann@example.com"), double_opt_in_list(company))
+    membership = subscribe(
+        ContactFactory(company=company, email="ann@example.com"),
+        ContactListFactory(company=company, name="Newsletter", double_opt_in=True),
+    )
     working_port = settings.EMAIL_PORT
     settings.EMAIL_PORT = free_port()  # nothing listens: connection refused
     assert consent.send_pending_confirmations() == 0
@@ -172,10 +169,10 @@ def test_smtp_failure_releases_the_claim_so_the_retry_sends(company, smtp_sink, 
 
 @pytest.mark.django_db
 def test_blacklisted_address_gets_no_confirmation_and_no_reminder(company, smtp_sink):
-    newsletter = double_opt_in_list(company, reminder_after_days=1)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True, reminder_after_days=1)
     services.suppression_add(company=company, email="blocked@example.com", reason="complaint")
-    blocked = subscribe(make_contact(company, "blocked@example.com"), newsletter)
-    subscribe(make_contact(company, "ann@example.com"), newsletter)
+    blocked = subscribe(ContactFactory(company=company, email="blocked@example.com"), newsletter)
+    subscribe(ContactFactory(company=company, email="ann@example.com"), newsletter)
     tasks.send_double_opt_in_confirmations.apply()
     assert [m["To"] for m in smtp_sink.messages] == ["ann@example.com"]
     blocked.refresh_from_db()
@@ -191,10 +188,10 @@ def test_blacklisted_address_gets_no_confirmation_and_no_reminder(company, smtp_
 
 @pytest.mark.django_db
 def test_reminder_batches_are_bounded_and_skip_a_refused_recipient(company, smtp_sink):
-    newsletter = double_opt_in_list(company, reminder_after_days=2)
-    other = double_opt_in_list(company, name="Offers", reminder_after_days=5)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True, reminder_after_days=2)
+    other = ContactListFactory(company=company, name="Offers", double_opt_in=True, reminder_after_days=5)
     addresses = ["gone@example.com", "ann@example.com", "bob@example.com"]
-    memberships = [subscribe(make_contact(company, address), newsletter) for address in addresses]
+    memberships = [subscribe(ContactFactory(company=company, email=address), newsletter) for address in addresses]
     not_yet = subscribe(Contact.objects.get(email="ann@example.com"), other)
     assert consent.send_pending_confirmations() == len([*memberships, not_yet])
     smtp_sink.refused.add("gone@example.com")
@@ -211,9 +208,9 @@ def test_reminder_batches_are_bounded_and_skip_a_refused_recipient(company, smtp
 
 @pytest.mark.django_db
 def test_smtp_failure_during_reminders_releases_the_unsent_claims(company, smtp_sink, settings):
-    newsletter = double_opt_in_list(company, reminder_after_days=1)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True, reminder_after_days=1)
     for i in range(2):
-        subscribe(make_contact(company, f"p{i}@example.com"), newsletter)
+        subscribe(ContactFactory(company=company, email=f"p{i}@example.com"), newsletter)
     assert consent.send_pending_confirmations() == 2
     working_port = settings.EMAIL_PORT
     settings.EMAIL_PORT = free_port()
@@ -231,13 +228,13 @@ def test_smtp_failure_during_reminders_releases_the_unsent_claims(company, smtp_
 
 @pytest.mark.postgres
 def test_concurrent_reminder_runs_skip_the_rows_another_run_holds(company, smtp_sink, transactional_db):
-    newsletter = double_opt_in_list(company, reminder_after_days=1)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True, reminder_after_days=1)
     sent_at = timezone.now() - timedelta(days=2)
     # Created as the confirmation task leaves them (list_subscribe would enqueue on a worker-less broker).
     held, _free = [
         ListMembership.objects.create(
             contact_list=newsletter,
-            contact=make_contact(company, address),
+            contact=ContactFactory(company=company, email=address),
             status=MembershipStatus.PENDING,
             confirmation_sent_at=sent_at,
         )
@@ -265,7 +262,7 @@ def test_concurrent_reminder_runs_skip_the_rows_another_run_holds(company, smtp_
 @pytest.mark.django_db
 def test_links_in_emails_start_with_site_url(company, settings):
     settings.SITE_URL = "https://marketing.example.com"
-    contact = make_contact(company, "ann@example.com")
+    contact = ContactFactory(company=company, email="ann@example.com")
     assert consent.unsubscribe_url(contact).startswith("https://marketing.example.com/c/unsubscribe/")
     assert consent.preferences_url(contact).startswith("https://marketing.example.com/c/preferences/")
 

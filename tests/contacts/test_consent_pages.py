@@ -12,18 +12,12 @@ from django.utils import timezone
 from contacts import consent, services, tasks
 from contacts.models import ConsentAction, ConsentRecord, Contact, ContactStatus, ListMembership, MembershipStatus
 from contacts.services import ConsentContext
+from tests.conftest import csrf_token
+from tests.factories import ContactFactory, ContactListFactory
 
 pytestmark = pytest.mark.django_db
 
 SIGNUP = ConsentContext(source="signup form", fresh=True)
-
-
-def make_contact(company, email: str = "ann@example.com") -> Contact:
-    return services.contact_upsert(company=company, data={"email": email}).contact
-
-
-def make_list(company, name: str, double_opt_in: bool = False):
-    return services.contact_list_create(company=company, name=name, double_opt_in=double_opt_in)
 
 
 def path_of(url: str) -> str:
@@ -35,10 +29,6 @@ def browser() -> Client:
     return Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="Mozilla/5.0 (test)")
 
 
-def csrf_token(page) -> str:
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
-
-
 def membership_status(contact, contact_list) -> str:
     return ListMembership.objects.get(contact=contact, contact_list=contact_list).status
 
@@ -46,9 +36,11 @@ def membership_status(contact, contact_list) -> str:
 @pytest.fixture
 def pending(company):
     """A pending double opt-in membership and its confirmation path."""
-    contact = make_contact(company)
+    contact = ContactFactory(company=company, email="ann@example.com")
     membership, _ = services.list_subscribe(
-        contact=contact, contact_list=make_list(company, "Newsletter", double_opt_in=True), consent=SIGNUP
+        contact=contact,
+        contact_list=ContactListFactory(company=company, name="Newsletter", double_opt_in=True),
+        consent=SIGNUP,
     )
     return membership, path_of(consent.confirm_url(membership))
 
@@ -139,7 +131,7 @@ def test_a_link_of_one_kind_does_not_work_as_another(pending):
 
 
 def test_links_stop_working_when_the_address_changes_or_the_contact_is_erased(company):
-    contact = make_contact(company)
+    contact = ContactFactory(company=company, email="ann@example.com")
     unsubscribe_path = path_of(consent.unsubscribe_url(contact))
     preferences_path = path_of(consent.preferences_url(contact))
     services.contact_upsert(company=company, data={"email": "ann@example.com", "properties": {"x": 1}})
@@ -162,8 +154,8 @@ def test_links_stop_working_when_the_address_changes_or_the_contact_is_erased(co
 
 
 def test_one_click_unsubscribe_rfc8058_from_the_list_in_the_link(company):
-    contact = make_contact(company)
-    news, offers = make_list(company, "News"), make_list(company, "Offers")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news, offers = ContactListFactory(company=company, name="News"), ContactListFactory(company=company, name="Offers")
     for contact_list in (news, offers):
         services.list_subscribe(contact=contact, contact_list=contact_list, consent=SIGNUP)
     headers = consent.list_unsubscribe_headers(contact, news)
@@ -187,8 +179,8 @@ def test_one_click_unsubscribe_rfc8058_from_the_list_in_the_link(company):
 
 
 def test_one_click_unsubscribe_without_a_list_leaves_everything(company):
-    contact = make_contact(company)
-    news = make_list(company, "News")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news = ContactListFactory(company=company, name="News")
     services.list_subscribe(contact=contact, contact_list=news, consent=SIGNUP)
     # multipart/form-data, the other body RFC 8058 allows.
     answer = Client(enforce_csrf_checks=True).post(
@@ -202,8 +194,8 @@ def test_one_click_unsubscribe_without_a_list_leaves_everything(company):
 
 
 def test_unsubscribe_page_offers_the_list_or_everything_and_posts_with_csrf(company):
-    contact = make_contact(company)
-    news, offers = make_list(company, "News"), make_list(company, "Offers")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news, offers = ContactListFactory(company=company, name="News"), ContactListFactory(company=company, name="Offers")
     for contact_list in (news, offers):
         services.list_subscribe(contact=contact, contact_list=contact_list, consent=SIGNUP)
     path = path_of(consent.unsubscribe_url(contact, news))
@@ -228,8 +220,8 @@ def test_unsubscribe_page_offers_the_list_or_everything_and_posts_with_csrf(comp
 
 
 def test_unsubscribe_page_for_the_list_only(company):
-    contact = make_contact(company)
-    news, offers = make_list(company, "News"), make_list(company, "Offers")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news, offers = ContactListFactory(company=company, name="News"), ContactListFactory(company=company, name="Offers")
     for contact_list in (news, offers):
         services.list_subscribe(contact=contact, contact_list=contact_list, consent=SIGNUP)
     path = path_of(consent.unsubscribe_url(contact, news))
@@ -244,9 +236,11 @@ def test_unsubscribe_page_for_the_list_only(company):
 
 
 def test_preference_center_shows_only_the_contacts_lists(company):
-    contact = make_contact(company)
-    services.list_subscribe(contact=contact, contact_list=make_list(company, "News"), consent=SIGNUP)
-    make_list(company, "Churn risk")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    services.list_subscribe(
+        contact=contact, contact_list=ContactListFactory(company=company, name="News"), consent=SIGNUP
+    )
+    ContactListFactory(company=company, name="Churn risk")
     page = Client().get(path_of(consent.preferences_url(contact)))
     assert page.status_code == 200
     assert b"News" in page.content
@@ -256,10 +250,10 @@ def test_preference_center_shows_only_the_contacts_lists(company):
 def test_preference_center_changes_subscriptions_and_rejoining_a_double_opt_in_list_confirms_again(
     company, smtp_sink, django_capture_on_commit_callbacks
 ):
-    contact = make_contact(company)
-    news = make_list(company, "News")
-    offers = make_list(company, "Offers")
-    weekly = make_list(company, "Weekly", double_opt_in=True)
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news = ContactListFactory(company=company, name="News")
+    offers = ContactListFactory(company=company, name="Offers")
+    weekly = ContactListFactory(company=company, name="Weekly", double_opt_in=True)
     for contact_list in (news, offers, weekly):
         services.list_subscribe(contact=contact, contact_list=contact_list, consent=SIGNUP)
     membership = ListMembership.objects.get(contact=contact, contact_list=weekly)
@@ -297,8 +291,8 @@ def test_preference_center_changes_subscriptions_and_rejoining_a_double_opt_in_l
 
 
 def test_preference_center_unsubscribes_from_everything_and_can_subscribe_again(company):
-    contact = make_contact(company)
-    news = make_list(company, "News")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news = ContactListFactory(company=company, name="News")
     services.list_subscribe(contact=contact, contact_list=news, consent=SIGNUP)
     path = path_of(consent.preferences_url(contact))
     client = browser()
@@ -317,8 +311,8 @@ def test_preference_center_unsubscribes_from_everything_and_can_subscribe_again(
 
 
 def test_preference_center_does_not_lift_the_blacklist(company):
-    contact = make_contact(company)
-    news = make_list(company, "News")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news = ContactListFactory(company=company, name="News")
     services.list_subscribe(contact=contact, contact_list=news, consent=SIGNUP)
     services.contact_unsubscribe_all(contact=contact)
     services.suppression_add(company=company, email=contact.email, reason="complaint")
@@ -334,8 +328,8 @@ def test_preference_center_does_not_lift_the_blacklist(company):
 
 
 def test_preference_center_post_needs_the_csrf_token(company):
-    contact = make_contact(company)
-    news = make_list(company, "News")
+    contact = ContactFactory(company=company, email="ann@example.com")
+    news = ContactListFactory(company=company, name="News")
     services.list_subscribe(contact=contact, contact_list=news, consent=SIGNUP)
     answer = browser().post(path_of(consent.preferences_url(contact)), {"action": "unsubscribe_all"})
     assert answer.status_code == 403

@@ -11,12 +11,10 @@ from django.core.management import CommandError, call_command
 from contacts import imports, services
 from contacts.bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
 from contacts.models import Contact, ContactImport, CustomField, FieldType, ImportStatus, Segment
-from salloq.core.models import Role
-from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
-HEADER = "contact_id,email,external_id,phone,first_name,last_name,lang,source,status,tags,created_at"
+HEADER = "contact_id,email,external_id,phone,first_name,last_name,lang,source,status,tags,created_at,mailability"
 
 
 def parse(text: str) -> list[dict]:
@@ -124,13 +122,6 @@ def test_segment_export_has_the_segments_contacts(company, newsletter):
 
 
 # --- Dashboard downloads --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def viewer(client, company):
-    user = MembershipFactory(company=company, role=Role.VIEWER).user
-    client.force_login(user)
-    return user
 
 
 def test_dashboard_list_download_streams_csv(client, company, newsletter, viewer):

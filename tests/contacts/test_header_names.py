@@ -15,9 +15,8 @@ from contacts import services
 from contacts.api.serializers import HEADER_NAME
 from contacts.models import ContactList
 from salloq.core import services as core_services
-from salloq.core.models import Company, Role
+from salloq.core.models import Company
 from salloq.core.validators import header_safe, validate_header_safe
-from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +32,6 @@ HOSTILE_NAMES = [
     "News\u2028X",  # line separator
 ]
 FINE_NAMES = ["Newsletter", "Café crème ☕", "Famille 👨\u200d👩\u200d👧", "Offres -20 % / semaine"]
-
-
-@pytest.fixture
-def marketer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.MARKETER).user)
-    return client
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)

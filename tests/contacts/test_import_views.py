@@ -23,13 +23,6 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-@pytest.fixture
-def marketer(client, company):
-    user = MembershipFactory(company=company, role=Role.MARKETER).user
-    client.force_login(user)
-    return user
-
-
 def csv_file(content: str | bytes = CSV, name: str = "clients.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content.encode() if isinstance(content, str) else content, "text/csv")
 

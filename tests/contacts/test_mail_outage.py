@@ -23,7 +23,7 @@ from salloq.core import mailserver
 from salloq.core.models import Company, MailServerState, Role
 from tests.conftest import make_api_client
 from tests.contacts.conftest import SmtpSink, free_port
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ContactListFactory, MembershipFactory, UserFactory
 
 TASK = "contacts.tasks.send_double_opt_in_confirmations"
 SIGNUP = services.ConsentContext(source="signup form", fresh=True)
@@ -95,10 +95,6 @@ def hanging_up_server(settings):
     server.close()
 
 
-def double_opt_in_list(company, name="Newsletter") -> ContactList:
-    return services.contact_list_create(company=company, name=name, double_opt_in=True)
-
-
 def add_members(company, contact_list, count: int) -> None:
     """Through the API, as the marketer's 168 contacts were added."""
     contact_ids = [
@@ -129,7 +125,7 @@ def member_client(company, *, staff: bool) -> Client:
 
 @pytest.mark.django_db
 def test_adding_168_members_enqueues_one_task_not_one_per_contact(company, django_capture_on_commit_callbacks):
-    newsletter = double_opt_in_list(company)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True)
     with django_capture_on_commit_callbacks() as callbacks:
         add_members(company, newsletter, 168)
     assert owed(newsletter) == 168
@@ -139,7 +135,7 @@ def test_adding_168_members_enqueues_one_task_not_one_per_contact(company, djang
 def test_168_confirmations_go_out_in_two_batches_over_two_connections(
     company, celery_worker_thread, finished_tasks, recording_smtp
 ):
-    newsletter = double_opt_in_list(company)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True)
     add_members(company, newsletter, 168)
 
     recording_smtp.wait_for(168)
@@ -154,7 +150,7 @@ def test_168_confirmations_go_out_in_two_batches_over_two_connections(
 
 @pytest.mark.postgres
 def test_concurrent_runs_send_different_confirmations(company, recording_smtp, transactional_db):
-    newsletter = double_opt_in_list(company)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True)
     held, _free = [
         ListMembership.objects.create(
             contact_list=newsletter,
@@ -193,7 +189,7 @@ def test_beat_runs_the_confirmation_sender_every_minute(settings):
 
 @pytest.mark.django_db
 def test_a_failing_server_is_tried_on_a_back_off_schedule_not_once_per_message(company, hanging_up_server):
-    newsletter = double_opt_in_list(company)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True)
     add_members(company, newsletter, 168)
     start = timezone.now()
 
@@ -231,7 +227,7 @@ def test_back_off_doubles_up_to_a_cap():
 def test_dashboard_shows_the_outage_with_the_settings_to_fix_and_clears_when_mail_goes_out_again(company, settings):
     port = free_port()
     use_smtp(settings, port)  # the mail server is stopped: nothing listens on its port
-    newsletter = double_opt_in_list(company)
+    newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True)
     for n in range(3):
         contact = services.contact_upsert(company=company, data={"email": f"p{n}@example.com"}).contact
         services.list_subscribe(contact=contact, contact_list=newsletter, consent=SIGNUP)

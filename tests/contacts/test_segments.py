@@ -13,6 +13,7 @@ from contacts import services
 from contacts.models import Contact, ContactList, ListMembership, MembershipStatus
 from contacts.segments import compile_definition, segment_contacts, validate_definition
 from events.models import Event
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +22,6 @@ NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
 def days_ago(days: float) -> datetime:
     return NOW - timedelta(days=days)
-
-
-def _contact(company, email, *, created_at, properties=None, tags=(), fields=None, **attributes):
-    contact = services.contact_upsert(
-        company=company,
-        data={"email": email, "properties": properties or {}, "tags": list(tags), "fields": fields, **attributes},
-    ).contact
-    Contact.objects.filter(pk=contact.pk).update(created_at=created_at)
-    return contact
 
 
 def _event(contact, event_type, when, value=None, data=None):
@@ -52,20 +44,24 @@ def people(company, other_company):
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=False)
     vip_list = services.contact_list_create(company=company, name="VIP", double_opt_in=False)
 
-    ann = _contact(
-        company, "ann@example.com", created_at=days_ago(10), first_name="Ann", last_name="Lee", lang="fr",
+    ann = ContactFactory(
+        company=company, email="ann@example.com", created_at=days_ago(10), first_name="Ann", last_name="Lee", lang="fr",
         source="shop", phone="+33612345678", external_id="A-1",
         properties={"city": "Paris", "age": 34, "vip": True, "score": "12.5", "address": {"zip": "75001"}},
         tags=["VIP", "newsletter"],
         fields={"Plan": "gold", "Points": 120, "Birthday": "1990-05-01", "Opt in": True, "Nickname": "Annie"},
     )  # fmt: skip
-    bob = _contact(
-        company, "bob@example.com", created_at=days_ago(100), first_name="Bob", status="unsubscribed",
+    bob = ContactFactory(
+        company=company, email="bob@example.com", created_at=days_ago(100), first_name="Bob", status="unsubscribed",
         properties={"city": "paris", "age": "29", "vip": False, "score": "n/a"}, tags=["newsletter"],
         fields={"Plan": "silver", "Points": 15, "Opt in": False},
     )  # fmt: skip
-    cat = _contact(company, "cat@example.com", created_at=days_ago(1), first_name="Cat", properties={"city": ""})
-    erased = _contact(company, "gone@example.com", created_at=days_ago(5), first_name="Ann", tags=["VIP"])
+    cat = ContactFactory(
+        company=company, email="cat@example.com", created_at=days_ago(1), first_name="Cat", properties={"city": ""}
+    )
+    erased = ContactFactory(
+        company=company, email="gone@example.com", created_at=days_ago(5), first_name="Ann", tags=["VIP"]
+    )
     Contact.objects.filter(pk=erased.pk).update(erased_at=NOW)
 
     services.key_information_upsert(contact=ann, numeric=[{"name": "shoe_size", "value": 38}])
@@ -86,7 +82,9 @@ def people(company, other_company):
     _event(erased, "order_placed", days_ago(1), Decimal(999))
 
     # Another company: same address, its own list, field and events; none of it may show up.
-    rival = _contact(other_company, "ann@example.com", created_at=days_ago(1), first_name="Ann", tags=["VIP"])
+    rival = ContactFactory(
+        company=other_company, email="ann@example.com", created_at=days_ago(1), first_name="Ann", tags=["VIP"]
+    )
     rival_list = services.contact_list_create(company=other_company, name="Newsletter", double_opt_in=False)
     services.list_subscribe(contact=rival, contact_list=rival_list)
     services.custom_field_create(company=other_company, name="Secret", field_type="text")
@@ -487,7 +485,7 @@ def test_segment_list_ids_are_resolved_for_the_company_only(company, other_compa
 
 def test_tag_rules_take_like_wildcards_and_backslashes_literally(company):
     for name, tags in [("pct", ["50%_off"]), ("under", ["50x_off"]), ("slash", ["a\\b"]), ("plain", ["50 off"])]:
-        _contact(company, f"{name}@example.com", created_at=days_ago(1), tags=tags)
+        ContactFactory(company=company, email=f"{name}@example.com", created_at=days_ago(1), tags=tags)
     assert matching(company, one("tags", "starts_with", "50%")) == {"pct"}
     assert matching(company, one("tags", "starts_with", "50x_")) == {"under"}
     assert matching(company, one("tags", "equals", "50%_OFF")) == {"pct"}

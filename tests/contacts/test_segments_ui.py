@@ -20,12 +20,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def marketer(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.MARKETER).user)
-    return client
-
-
-@pytest.fixture
 def crowd(company):
     """Three subscribed contacts (one a VIP who ordered yesterday) and one unsubscribed."""
     people = [
@@ -57,28 +51,28 @@ def rule_form(**extra) -> dict:
     return form
 
 
-def test_list_page_shows_segments_and_loads_each_count_by_itself(marketer, company, crowd):
+def test_list_page_shows_segments_and_loads_each_count_by_itself(marketer_client, company, crowd):
     segment = segment_create(
         company=company,
         name="Subscribers",
         definition={"operator": "and", "rules": [{"field": "status", "comparison": "equals", "value": "subscribed"}]},
     )
-    page = marketer.get("/contacts/segments/")
+    page = marketer_client.get("/contacts/segments/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "Subscribers" in html and f'hx-get="/contacts/segments/{segment.pk}/count/"' in html
     assert 'hx-trigger="revealed" hx-sync="closest table:queue all"' in html  # on screen, one at a time
     assert 'href="/contacts/segments/"' in html and 'aria-current="page">Segments' in html  # the nav entry
 
-    partial = marketer.get("/contacts/segments/", **HX)
+    partial = marketer_client.get("/contacts/segments/", **HX)
     assert "HX-Request" in partial["Vary"]
     assert partial.content.decode().lstrip().startswith('<div id="segment-table"')
 
-    count = marketer.get(f"/contacts/segments/{segment.pk}/count/", **HX)
+    count = marketer_client.get(f"/contacts/segments/{segment.pk}/count/", **HX)
     assert count.status_code == 200 and "<strong>3</strong>" in count.content.decode()
 
 
-def test_count_of_a_segment_with_stale_rules_says_so(marketer, company, crowd):
+def test_count_of_a_segment_with_stale_rules_says_so(marketer_client, company, crowd):
     services.custom_field_create(company=company, name="Tier", field_type="text")
     segment = segment_create(
         company=company,
@@ -86,12 +80,12 @@ def test_count_of_a_segment_with_stale_rules_says_so(marketer, company, crowd):
         definition={"operator": "and", "rules": [{"field": "fields.Tier", "comparison": "is_set"}]},
     )
     services.CustomField.objects.filter(name="Tier").delete()
-    body = marketer.get(f"/contacts/segments/{segment.pk}/count/", **HX).content.decode()
+    body = marketer_client.get(f"/contacts/segments/{segment.pk}/count/", **HX).content.decode()
     assert "rules need fixing" in body and "No custom field named" in body
 
 
-def test_new_segment_page_starts_with_one_rule_and_its_live_count(marketer, crowd):
-    page = marketer.get("/contacts/segments/new/")
+def test_new_segment_page_starts_with_one_rule_and_its_live_count(marketer_client, crowd):
+    page = marketer_client.get("/contacts/segments/new/")
     assert page.status_code == 200
     html = page.content.decode()
     assert 'hx-trigger="change, keyup changed delay:400ms"' in html
@@ -101,96 +95,96 @@ def test_new_segment_page_starts_with_one_rule_and_its_live_count(marketer, crow
     assert "<script" not in html.split("</head>")[1] and 'style="' not in html  # strict CSP: nothing inline
 
 
-def test_live_count_and_preview_follow_the_form(marketer, crowd):
+def test_live_count_and_preview_follow_the_form(marketer_client, crowd):
     form = rule_form(
         **{"row": ["1", "2"], "r2-parent": "", "r2-field": "tags", "r2-comparison": "contains", "r2-value": "VIP"}
     )
-    response = marketer.post("/contacts/segments/live/", form, **HX)
+    response = marketer_client.post("/contacts/segments/live/", form, **HX)
     assert response.status_code == 200
     html = response.content.decode()
     assert '<strong id="segment-count">1</strong> contact matches' in html
     assert "p0@example.com" in html and "p1@example.com" not in html
 
     # Any of the rules: everyone subscribed.
-    html = marketer.post("/contacts/segments/live/", {**form, "operator": "or"}, **HX).content.decode()
+    html = marketer_client.post("/contacts/segments/live/", {**form, "operator": "or"}, **HX).content.decode()
     assert '<strong id="segment-count">3</strong>' in html
 
 
-def test_live_count_names_the_rule_at_fault(marketer, crowd):
+def test_live_count_names_the_rule_at_fault(marketer_client, crowd):
     form = rule_form(
         **{"r1-field": "events.count", "r1-name": "order_placed", "r1-comparison": "greater_than", "r1-value": "lots"}
     )
-    html = marketer.post("/contacts/segments/live/", form, **HX).content.decode()
+    html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
     assert "Fix these rules" in html
     assert "Rule 1: For greater_than on events.order_placed.count the value must be a whole number" in html
 
 
-def test_behaviour_rule_with_a_window_and_a_data_match(marketer, crowd):
+def test_behaviour_rule_with_a_window_and_a_data_match(marketer_client, crowd):
     form = rule_form(
         **{"r1-field": "events.count", "r1-name": "order_placed", "r1-comparison": "greater_than", "r1-value": "0",
            "r1-days": "30", "r1-where-key": ["", ""], "r1-where-value": ["", ""]}
     )  # fmt: skip
     assert (
         '<strong id="segment-count">1</strong>'
-        in marketer.post("/contacts/segments/live/", form, **HX).content.decode()
+        in marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
     )
     form["r1-days"] = ""
     form["r1-field"], form["r1-comparison"], form["r1-value"] = "events.total", "greater_than", "100"
     assert (
         '<strong id="segment-count">0</strong>'
-        in marketer.post("/contacts/segments/live/", form, **HX).content.decode()
+        in marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
     )
 
 
-def test_add_and_remove_rules_and_groups_through_htmx(marketer, crowd):
-    added = marketer.post("/contacts/segments/new/", rule_form(_action="add"), **HX)
+def test_add_and_remove_rules_and_groups_through_htmx(marketer_client, crowd):
+    added = marketer_client.post("/contacts/segments/new/", rule_form(_action="add"), **HX)
     assert added.status_code == 200
     html = added.content.decode()
     assert html.lstrip().startswith('<div id="segment-builder"')
     assert 'name="r2-field"' in html  # the new row
     assert 'id="segment-live" aria-live="polite" hx-swap-oob="true"' in html  # the count follows
 
-    grouped = marketer.post("/contacts/segments/new/", rule_form(_action="add-group"), **HX).content.decode()
+    grouped = marketer_client.post("/contacts/segments/new/", rule_form(_action="add-group"), **HX).content.decode()
     assert 'name="r2-kind" value="group"' in grouped and 'name="r3-parent" value="2"' in grouped
 
     form = rule_form(
         **{"row": ["1", "2", "3"], "r2-parent": "", "r2-kind": "group", "r2-operator": "or", "r3-parent": "2",
            "r3-field": "tags", "r3-comparison": "equals", "r3-value": "vip", "_action": "add:2"}
     )  # fmt: skip
-    html = marketer.post("/contacts/segments/new/", form, **HX).content.decode()
+    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
     assert 'name="r4-parent" value="2"' in html  # added inside the group
 
     form["_action"] = "remove:2"  # the group and what it holds
-    html = marketer.post("/contacts/segments/new/", form, **HX).content.decode()
+    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
     assert 'name="r2-kind"' not in html and 'name="r3-field"' not in html and 'name="r1-field"' in html
 
 
-def test_changing_the_field_offers_its_comparisons(marketer, crowd):
+def test_changing_the_field_offers_its_comparisons(marketer_client, crowd):
     form = rule_form(**{"r1-field": "created_at", "r1-comparison": "equals", "r1-value": "", "_action": "refresh"})
-    html = marketer.post("/contacts/segments/new/", form, **HX).content.decode()
+    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
     assert '<option value="within_last"' in html and '<option value="contains"' not in html
     assert 'type="date"' in html
     form.update({"r1-field": "tags", "r1-comparison": "within_last"})  # no longer applies: falls back
-    html = marketer.post("/contacts/segments/new/", form, **HX).content.decode()
+    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
     assert '<option value="equals" selected>' in html
 
 
-def test_builder_actions_work_without_javascript(marketer, crowd):
-    page = marketer.post("/contacts/segments/new/", rule_form(_action="add"))
+def test_builder_actions_work_without_javascript(marketer_client, crowd):
+    page = marketer_client.post("/contacts/segments/new/", rule_form(_action="add"))
     assert page.status_code == 200
     html = page.content.decode()
     assert "<html" in html and 'name="r2-field"' in html
     assert not Segment.objects.exists()
 
 
-def test_save_creates_the_segment_from_the_rows(marketer, company, crowd):
+def test_save_creates_the_segment_from_the_rows(marketer_client, company, crowd):
     form = rule_form(
         **{"row": ["1", "2", "3", "4"], "r2-parent": "", "r2-kind": "group", "r2-operator": "or",
            "r3-parent": "2", "r3-field": "tags", "r3-comparison": "in", "r3-value": "vip, gold",
            "r4-parent": "2", "r4-field": "events.last", "r4-name": "order_placed", "r4-comparison": "within_last",
            "r4-value": "7"}
     )  # fmt: skip
-    response = marketer.post("/contacts/segments/new/", form)
+    response = marketer_client.post("/contacts/segments/new/", form)
     segment = Segment.objects.for_company(company).get()
     assert response.status_code == 302 and response["Location"] == f"/contacts/segments/{segment.pk}/"
     assert segment.name == "Subscribers"
@@ -208,36 +202,36 @@ def test_save_creates_the_segment_from_the_rows(marketer, company, crowd):
         ],
     }
     # The edit page shows the same rows back.
-    html = marketer.get(f"/contacts/segments/{segment.pk}/").content.decode()
+    html = marketer_client.get(f"/contacts/segments/{segment.pk}/").content.decode()
     assert 'value="vip, gold"' in html and 'name="r4-name" value="order_placed"' in html
     assert '<strong id="segment-count">1</strong>' in html
 
 
-def test_save_with_a_bad_rule_or_a_taken_name_shows_why(marketer, company, crowd):
+def test_save_with_a_bad_rule_or_a_taken_name_shows_why(marketer_client, company, crowd):
     segment_create(company=company, name="Subscribers", definition={"operator": "and", "rules": []})
-    bad = marketer.post("/contacts/segments/new/", rule_form(**{"r1-field": "fields.Nope", "name": "New"}))
+    bad = marketer_client.post("/contacts/segments/new/", rule_form(**{"r1-field": "fields.Nope", "name": "New"}))
     assert bad.status_code == 400
     assert "Field of rule 1" in bad.content.decode()
 
-    taken = marketer.post("/contacts/segments/new/", rule_form())
+    taken = marketer_client.post("/contacts/segments/new/", rule_form())
     assert taken.status_code == 400
     assert "A segment named &#x27;Subscribers&#x27; already exists." in taken.content.decode()
     assert Segment.objects.for_company(company).count() == 1
 
 
-def test_edit_and_delete(marketer, company, crowd):
+def test_edit_and_delete(marketer_client, company, crowd):
     segment = segment_create(company=company, name="Old", definition={"operator": "and", "rules": []})
-    response = marketer.post(f"/contacts/segments/{segment.pk}/", rule_form(name="Renamed"))
+    response = marketer_client.post(f"/contacts/segments/{segment.pk}/", rule_form(name="Renamed"))
     assert response.status_code == 302
     segment.refresh_from_db()
     assert segment.name == "Renamed" and len(segment.definition["rules"]) == 1
 
-    deleted = marketer.post(f"/contacts/segments/{segment.pk}/delete/", **HX)
+    deleted = marketer_client.post(f"/contacts/segments/{segment.pk}/delete/", **HX)
     assert deleted.status_code == 204 and deleted["HX-Redirect"] == "/contacts/segments/"
     assert not Segment.objects.filter(pk=segment.pk).exists()
 
 
-def test_another_companys_segment_is_a_404(marketer, other_company):
+def test_another_companys_segment_is_a_404(marketer_client, other_company):
     theirs = segment_create(company=other_company, name="Theirs", definition={"operator": "and", "rules": []})
     for method, path in (
         ("get", f"/contacts/segments/{theirs.pk}/"),
@@ -245,9 +239,9 @@ def test_another_companys_segment_is_a_404(marketer, other_company):
         ("post", f"/contacts/segments/{theirs.pk}/"),
         ("post", f"/contacts/segments/{theirs.pk}/delete/"),
     ):
-        assert getattr(marketer, method)(path).status_code == 404, path
+        assert getattr(marketer_client, method)(path).status_code == 404, path
     assert Segment.objects.filter(pk=theirs.pk).exists()
-    assert "Theirs" not in marketer.get("/contacts/segments/").content.decode()
+    assert "Theirs" not in marketer_client.get("/contacts/segments/").content.decode()
 
 
 def test_a_viewer_sees_and_counts_but_cannot_change(client, company, crowd):
@@ -262,8 +256,8 @@ def test_a_viewer_sees_and_counts_but_cannot_change(client, company, crowd):
     assert segment.name == "Seen"
 
 
-def test_the_list_page_counts_in_few_queries(marketer, company, crowd, django_assert_max_num_queries):
+def test_the_list_page_counts_in_few_queries(marketer_client, company, crowd, django_assert_max_num_queries):
     for n in range(5):
         segment_create(company=company, name=f"S{n}", definition={"operator": "and", "rules": []})
     with django_assert_max_num_queries(8):  # session, user, membership(s), segments: not one per segment
-        assert marketer.get("/contacts/segments/").status_code == 200
+        assert marketer_client.get("/contacts/segments/").status_code == 200

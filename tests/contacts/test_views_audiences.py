@@ -14,38 +14,18 @@ from contacts.models import (
     MembershipStatus,
     Suppression,
 )
-from salloq.core.models import Role
-from tests.factories import MembershipFactory
+from tests.conftest import html
+from tests.factories import ContactFactory, ListMembershipFactory
 
 pytestmark = pytest.mark.django_db
 
 TEST = services.ConsentContext(source="test")
 
 
-@pytest.fixture
-def marketer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.MARKETER).user)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.VIEWER).user)
-    return client
-
-
-def make_contact(company, email):
-    return services.contact_upsert(company=company, data={"email": email}, consent=TEST).contact
-
-
-def html(response) -> str:
-    return response.content.decode()
-
-
 def fill_list(contact_list, subscribed=0, pending=0, unsubscribed=0, prefix="m"):
     company = contact_list.company
     for n in range(subscribed + pending + unsubscribed):
-        contact = make_contact(company, f"{prefix}{contact_list.pk}-{n}@example.com")
+        contact = ContactFactory(company=company, email=f"{prefix}{contact_list.pk}-{n}@example.com")
         status = (
             MembershipStatus.SUBSCRIBED
             if n < subscribed
@@ -53,7 +33,7 @@ def fill_list(contact_list, subscribed=0, pending=0, unsubscribed=0, prefix="m")
             if n < subscribed + pending
             else MembershipStatus.UNSUBSCRIBED
         )
-        ListMembership.objects.create(contact_list=contact_list, contact=contact, status=status)
+        ListMembershipFactory(contact_list=contact_list, contact=contact, status=status)
 
 
 # --- Lists ------------------------------------------------------------------------------------
@@ -181,7 +161,7 @@ def test_list_detail_query_count_does_not_grow_with_members(marketer_client, com
 
 def test_add_member_by_email_creates_the_contact_when_needed(marketer_client, company):
     weekly = services.contact_list_create(company=company, name="Weekly")
-    known = make_contact(company, "known@example.com")
+    known = ContactFactory(company=company, email="known@example.com")
 
     marketer_client.post(f"/contacts/lists/{weekly.pk}/members/", {"email": "known@example.com"})
     marketer_client.post(f"/contacts/lists/{weekly.pk}/members/", {"email": " New@Example.com "})
@@ -210,7 +190,7 @@ def test_add_member_with_a_bad_email_says_so(marketer_client, company):
 
 def test_remove_a_member_unsubscribes_them(marketer_client, company):
     weekly = services.contact_list_create(company=company, name="Weekly")
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     services.list_subscribe(contact=contact, contact_list=weekly)
     marketer_client.post(f"/contacts/lists/{weekly.pk}/members/{contact.pk}/unsubscribe/")
     membership = ListMembership.objects.get()
@@ -219,7 +199,7 @@ def test_remove_a_member_unsubscribes_them(marketer_client, company):
 
 def test_another_company_list_is_404_everywhere(marketer_client, company, other_company):
     theirs = services.contact_list_create(company=other_company, name="Theirs")
-    their_contact = make_contact(other_company, "rival@example.com")
+    their_contact = ContactFactory(company=other_company, email="rival@example.com")
     services.list_subscribe(contact=their_contact, contact_list=theirs)
     for path in [f"/contacts/lists/{theirs.pk}/", f"/contacts/lists/{theirs.pk}/edit/"]:
         assert marketer_client.get(path).status_code == 404, path
@@ -239,7 +219,7 @@ def test_another_company_list_is_404_everywhere(marketer_client, company, other_
 
 def test_viewer_reads_lists_but_cannot_change_them(viewer_client, company):
     weekly = services.contact_list_create(company=company, name="Weekly")
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     services.list_subscribe(contact=contact, contact_list=weekly)
     lists_page = html(viewer_client.get("/contacts/lists/"))
     assert "Weekly" in lists_page and 'id="list-create-form"' not in lists_page
@@ -323,7 +303,7 @@ def test_blacklist_query_count_does_not_grow(marketer_client, company, django_as
 
 
 def test_add_and_remove_a_blacklisted_address(marketer_client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     response = marketer_client.post("/contacts/blacklist/", {"email": "ADA@example.com ", "reason": "complaint"})
     assert response.status_code == 302
     suppression = Suppression.objects.for_company(company).get()

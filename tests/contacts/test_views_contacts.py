@@ -18,44 +18,19 @@ from contacts.models import (
     Suppression,
 )
 from events.models import Event
-from salloq.core.models import Role
-from tests.factories import MembershipFactory
+from tests.conftest import html
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
 DASHBOARD = services.ConsentContext(source="test")
 
 
-@pytest.fixture
-def owner(company):
-    return MembershipFactory(company=company, role=Role.OWNER).user
-
-
-@pytest.fixture
-def marketer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.MARKETER).user)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.VIEWER).user)
-    return client
-
-
-def make_contact(company, email, **data):
-    return services.contact_upsert(company=company, data={"email": email, **data}, consent=DASHBOARD).contact
-
-
-def html(response) -> str:
-    return response.content.decode()
-
-
 # --- The list -------------------------------------------------------------------------------
 
 
 def test_contact_pages_require_login(client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     for path in ["/contacts/", f"/contacts/{contact.pk}/", f"/contacts/{contact.pk}/edit/"]:
         response = client.get(path)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), path
@@ -63,10 +38,10 @@ def test_contact_pages_require_login(client, company):
 
 def test_contact_list_shows_this_company_contacts_with_their_columns(marketer_client, company, other_company):
     newsletter = services.contact_list_create(company=company, name="Newsletter")
-    ada = make_contact(company, "ada@example.com", first_name="Ada", last_name="Lovelace")
+    ada = ContactFactory(company=company, email="ada@example.com", first_name="Ada", last_name="Lovelace")
     services.list_subscribe(contact=ada, contact_list=newsletter)
-    make_contact(company, "bob@example.com")
-    make_contact(other_company, "rival@example.com")
+    ContactFactory(company=company, email="bob@example.com")
+    ContactFactory(company=other_company, email="rival@example.com")
 
     response = marketer_client.get("/contacts/")
 
@@ -83,8 +58,8 @@ def test_contact_list_shows_this_company_contacts_with_their_columns(marketer_cl
 
 
 def test_search_answers_htmx_with_the_table_partial_only(marketer_client, company):
-    make_contact(company, "ada@example.com", first_name="Ada")
-    make_contact(company, "bob@example.com", first_name="Bob")
+    ContactFactory(company=company, email="ada@example.com", first_name="Ada")
+    ContactFactory(company=company, email="bob@example.com", first_name="Bob")
 
     response = marketer_client.get("/contacts/", {"search": "ada"}, headers={"HX-Request": "true"})
 
@@ -105,9 +80,9 @@ def test_history_restore_gets_the_whole_page(marketer_client, company):
 
 def test_filters_by_status_list_and_tag(marketer_client, company):
     vip = services.contact_list_create(company=company, name="VIP")
-    ada = make_contact(company, "ada@example.com", tags=["gold"])
-    bob = make_contact(company, "bob@example.com")
-    cy = make_contact(company, "cy@example.com", tags=["gold"])
+    ada = ContactFactory(company=company, email="ada@example.com", tags=["gold"])
+    bob = ContactFactory(company=company, email="bob@example.com")
+    cy = ContactFactory(company=company, email="cy@example.com", tags=["gold"])
     services.list_subscribe(contact=bob, contact_list=vip)
     services.contact_unsubscribe_all(contact=cy, consent=DASHBOARD)
 
@@ -129,7 +104,7 @@ def test_an_invalid_filter_is_named_on_the_page(marketer_client, company):
 
 def test_contacts_are_paginated_25_per_page_with_htmx_links(marketer_client, company):
     for n in range(30):
-        make_contact(company, f"c{n:02d}@example.com")
+        ContactFactory(company=company, email=f"c{n:02d}@example.com")
 
     first = html(marketer_client.get("/contacts/", {"search": "example"}, headers={"HX-Request": "true"}))
     assert first.count('<tr id="contact-') == 25
@@ -147,7 +122,7 @@ def test_contacts_are_paginated_25_per_page_with_htmx_links(marketer_client, com
 def test_contact_list_query_count_does_not_grow_with_rows(marketer_client, company, django_assert_max_num_queries):
     lists = [services.contact_list_create(company=company, name=f"List {n}") for n in range(3)]
     for n in range(25):
-        contact = make_contact(company, f"c{n}@example.com", tags=["t"])
+        contact = ContactFactory(company=company, email=f"c{n}@example.com", tags=["t"])
         for contact_list in lists:
             services.list_subscribe(contact=contact, contact_list=contact_list)
     # session, user, memberships, the lists for the filter, count, page, the page's memberships
@@ -192,7 +167,7 @@ def test_create_form_needs_an_address(marketer_client, company):
 
 
 def test_viewer_sees_contacts_but_no_create_form_and_cannot_post(viewer_client, company):
-    make_contact(company, "ada@example.com")
+    ContactFactory(company=company, email="ada@example.com")
     page = html(viewer_client.get("/contacts/"))
     assert "ada@example.com" in page and 'id="contact-create-form"' not in page and "New contact" not in page
     assert viewer_client.post("/contacts/", {"email": "x@example.com"}).status_code == 403
@@ -207,9 +182,9 @@ def rich_contact(company):
     """A contact with a bit of everything the page shows."""
     size = services.custom_field_create(company=company, name="Shoe size", field_type=FieldType.NUMBER)
     services.custom_field_create(company=company, name="Birthday", field_type=FieldType.DATE)
-    contact = make_contact(
-        company,
-        "ada@example.com",
+    contact = ContactFactory(
+        company=company,
+        email="ada@example.com",
         first_name="Ada",
         last_name="Lovelace",
         phone="+33612345678",
@@ -243,7 +218,7 @@ def test_contact_page_shows_attributes_fields_lists_consent_and_activity(markete
 
 
 def test_consent_history_is_newest_first(marketer_client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     services.contact_unsubscribe_all(contact=contact, consent=DASHBOARD)
     page = html(marketer_client.get(f"/contacts/{contact.pk}/"))
     history = page.split('id="consent-history"')[1]
@@ -261,7 +236,7 @@ def test_contact_page_query_count_does_not_grow_with_history(
 
 
 def test_timeline_shows_the_latest_50_events(marketer_client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     now = timezone.now()
     Event.objects.bulk_create(
         Event(
@@ -278,7 +253,7 @@ def test_timeline_shows_the_latest_50_events(marketer_client, company):
 
 
 def test_another_company_contact_is_404_for_pages_and_actions(marketer_client, other_company):
-    theirs = make_contact(other_company, "rival@example.com")
+    theirs = ContactFactory(company=other_company, email="rival@example.com")
     assert marketer_client.get(f"/contacts/{theirs.pk}/").status_code == 404
     assert marketer_client.get(f"/contacts/{theirs.pk}/edit/").status_code == 404
     for action in ["edit", "subscribe", "unsubscribe", "unsubscribe-all", "blacklist", "unblacklist", "erase"]:
@@ -330,7 +305,7 @@ def test_edit_saves_attributes_tags_and_custom_fields(marketer_client, company, 
 
 def test_edit_shows_service_errors_next_to_the_fields_and_changes_nothing(marketer_client, company, rich_contact):
     size = rich_contact.field_values.get().field
-    make_contact(company, "taken@example.com")
+    ContactFactory(company=company, email="taken@example.com")
     edit = f"/contacts/{rich_contact.pk}/edit/"
     base = {"email": "ada@example.com", "external_id": "crm-42", "first_name": "Ada", "tags": "vip"}
 
@@ -354,7 +329,7 @@ def test_edit_shows_service_errors_next_to_the_fields_and_changes_nothing(market
 
 
 def test_subscribe_and_unsubscribe_a_list_from_the_contact_page(marketer_client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     weekly = services.contact_list_create(company=company, name="Weekly")
     page = html(marketer_client.get(f"/contacts/{contact.pk}/"))
     assert f'<option value="{weekly.pk}">Weekly</option>' in page
@@ -379,7 +354,7 @@ def test_subscribe_and_unsubscribe_a_list_from_the_contact_page(marketer_client,
 
 
 def test_subscribing_to_a_double_opt_in_list_leaves_the_membership_pending(marketer_client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     confirmed = services.contact_list_create(company=company, name="Confirmed", double_opt_in=True)
     marketer_client.post(f"/contacts/{contact.pk}/subscribe/", {"list_id": confirmed.pk})
     assert ListMembership.objects.get(contact=contact).status == MembershipStatus.PENDING
@@ -389,7 +364,7 @@ def test_subscribing_to_a_double_opt_in_list_leaves_the_membership_pending(marke
 
 
 def test_cannot_subscribe_to_another_company_list(marketer_client, company, other_company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     theirs = services.contact_list_create(company=other_company, name="Theirs")
     assert marketer_client.post(f"/contacts/{contact.pk}/subscribe/", {"list_id": theirs.pk}).status_code == 404
     assert marketer_client.post(f"/contacts/{contact.pk}/unsubscribe/", {"list_id": theirs.pk}).status_code == 404
@@ -397,7 +372,7 @@ def test_cannot_subscribe_to_another_company_list(marketer_client, company, othe
 
 
 def test_unsubscribe_from_everything_records_consent(marketer_client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     services.list_subscribe(contact=contact, contact_list=services.contact_list_create(company=company, name="A"))
     marketer_client.post(f"/contacts/{contact.pk}/unsubscribe-all/", headers={"User-Agent": "Browser/2"})
     contact.refresh_from_db()
@@ -413,7 +388,7 @@ def test_unsubscribe_from_everything_records_consent(marketer_client, company):
 
 
 def test_blacklist_and_remove_from_blacklist(marketer_client, company):
-    contact = make_contact(company, "ada@example.com")
+    contact = ContactFactory(company=company, email="ada@example.com")
     marketer_client.post(f"/contacts/{contact.pk}/blacklist/")
     suppression = Suppression.objects.for_company(company).get()
     assert suppression.email == "ada@example.com"

@@ -10,11 +10,6 @@ from tests.factories import CompanyFactory, MembershipFactory, make_api_key
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def owner(company):
-    return MembershipFactory(company=company, role=Role.OWNER).user
-
-
 def test_pages_require_login(client):
     for path in ["/", "/settings/api-keys/", "/settings/webhook/"]:
         response = client.get(path)

@@ -21,12 +21,10 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 
 from contacts.models import Contact
-from contacts.segments.budget import MAX_COST, RULE_COST
 from contacts.segments import segment_contacts
+from contacts.segments.budget import MAX_COST, RULE_COST
 from contacts.segments.services import segment_create
 from salloq.core.db import is_statement_timeout
-from salloq.core.models import Role
-from tests.factories import MembershipFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -69,12 +67,6 @@ def limit(settings):
 
 
 @pytest.fixture
-def viewer(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.VIEWER).user)
-    return client
-
-
-@pytest.fixture
 def many(company):
     props = {"a": {"b": {"c": {"d": {f"p{k}": f"value {k}" for k in range(1, 51)}}}}}
     Contact.objects.bulk_create(
@@ -102,11 +94,11 @@ def test_api_count_cut_off_is_a_503_in_the_error_shape(api, limit, path):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_dashboard_count_cell_and_live_panel_say_too_slow_instead_of_failing(viewer, company, limit):
+def test_dashboard_count_cell_and_live_panel_say_too_slow_instead_of_failing(viewer_client, company, limit):
     segment = segment_create(company=company, name="Subscribers", definition=SUBSCRIBED)
     with TableLock():
-        cell = viewer.get(f"/contacts/segments/{segment.pk}/count/", **HX)
-        live = viewer.post(
+        cell = viewer_client.get(f"/contacts/segments/{segment.pk}/count/", **HX)
+        live = viewer_client.post(
             "/contacts/segments/live/",
             {
                 "operator": "and",
@@ -117,7 +109,7 @@ def test_dashboard_count_cell_and_live_panel_say_too_slow_instead_of_failing(vie
             },
             **HX,
         )
-        page = viewer.get("/contacts/")  # any other page: a page that says so, not a server error
+        page = viewer_client.get("/contacts/")  # any other page: a page that says so, not a server error
     assert cell.status_code == 200 and "too slow to count" in cell.content.decode()
     assert live.status_code == 200 and "Too slow to count" in live.content.decode()
     assert "The rules are valid and can be saved" in live.content.decode()
@@ -160,9 +152,9 @@ def test_management_commands_are_not_limited(company, limit, tmp_path):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_streamed_export_reads_under_the_limit_too(viewer, company, limit):
+def test_a_streamed_export_reads_under_the_limit_too(viewer_client, company, limit):
     segment = segment_create(company=company, name="Subscribers", definition=SUBSCRIBED)
-    response = viewer.get(f"/contacts/segments/{segment.pk}/export.csv")
+    response = viewer_client.get(f"/contacts/segments/{segment.pk}/export.csv")
     assert response.status_code == 200 and response.streaming
     with TableLock():
         started = time.monotonic()
@@ -237,7 +229,7 @@ def test_a_query_left_behind_by_a_killed_web_worker_stops_at_the_limit():
 
 @sqlite_only
 @pytest.mark.django_db
-def test_sqlite_interrupts_a_statement_past_the_limit(api, viewer, company, many, settings):
+def test_sqlite_interrupts_a_statement_past_the_limit(api, viewer_client, company, many, settings):
     settings.WEB_STATEMENT_TIMEOUT_MS = 20
     started = time.monotonic()
     assert segment_contacts(company, HEAVY).count() == 0  # outside a request: no limit, it finishes
@@ -246,7 +238,7 @@ def test_sqlite_interrupts_a_statement_past_the_limit(api, viewer, company, many
     response = api.post("/api/segments/count", {"definition": HEAVY})
     assert response.status_code == 503 and response.json()["error"] == "Query timed out"
     segment = segment_create(company=company, name="Heavy", definition=HEAVY)
-    cell = viewer.get(f"/contacts/segments/{segment.pk}/count/", **HX)
+    cell = viewer_client.get(f"/contacts/segments/{segment.pk}/count/", **HX)
     assert cell.status_code == 200 and "too slow to count" in cell.content.decode()
 
     settings.WEB_STATEMENT_TIMEOUT_MS = 0  # off
