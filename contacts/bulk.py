@@ -52,6 +52,7 @@ from .models import (
     MembershipStatus,
     Suppression,
 )
+from .selectors import membership_statuses
 from .services import CONFLICT_MESSAGE
 from .tags import merge_tags
 
@@ -689,6 +690,54 @@ def contacts_bulk_list_unsubscribe(
     memberships.update(status=MembershipStatus.UNSUBSCRIBED, unsubscribed_at=now)
     records = [(contact_id, ConsentAction.UNSUBSCRIBED, contact_list.pk, "") for contact_id in leaving]
     _insert_consent_records(contact_list.company_id, records, consent, now)
+
+
+@dataclass
+class MemberAddResult:
+    """One item of `contact_list_add_members`: what was given ({"contact_id": n} or {"email": ...}),
+    the contact it is, and the membership's status after, or the item's errors."""
+
+    given: dict[str, Any]
+    contact_id: int | None
+    status: str | None = None
+    errors: dict[str, list[str]] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def contact_list_add_members(
+    *, contact_list: ContactList, contact_ids: list[int], emails: list[str], consent: ConsentContext = NO_CONSENT
+) -> list[MemberAddResult]:
+    """Subscribe contacts to the list by id (contacts of the list's company, not erased) and by email
+    (unknown addresses become new contacts), as contacts_bulk_list_subscribe does. One result per
+    item, contact ids first, then emails, each in the order given."""
+    company = contact_list.company
+    # Each item is an (input, contact id or None, errors) triple until the subscription is done.
+    items: list[tuple[dict, int | None, dict | None]] = []
+    known = set(
+        Contact.objects.for_company(company)
+        .filter(pk__in=contact_ids, erased_at__isnull=True)  # an erased contact is unknown
+        .values_list("pk", flat=True)
+    )
+    for contact_id in contact_ids:
+        missing = None if contact_id in known else {"contact_ids": [f"No contact with id {contact_id}."]}
+        items.append(({"contact_id": contact_id}, contact_id if missing is None else None, missing))
+    upserted = contacts_bulk_upsert(company=company, items=[{"email": email} for email in emails], consent=consent)
+    for email, result in zip(emails, upserted, strict=True):
+        items.append(({"email": email}, result.contact_id, result.errors))
+
+    added = {contact_id for _, contact_id, _ in items if contact_id is not None}
+    with transaction.atomic():
+        warnings = contacts_bulk_list_subscribe(contact_list=contact_list, contact_ids=added, consent=consent)
+    statuses = membership_statuses(contact_list=contact_list, contact_ids=added)
+    results = []
+    for given, contact_id, errors in items:
+        if errors:
+            results.append(MemberAddResult(given, contact_id, errors=errors))
+        else:
+            results.append(
+                MemberAddResult(given, contact_id, statuses[contact_id], warnings=warnings.get(contact_id, []))
+            )
+    return results
 
 
 def _insert_memberships(contact_list: ContactList, contact_ids: list[int], status: str, now) -> list[int]:

@@ -4,7 +4,6 @@ Views validate with a serializer, call a service (writes) or a selector (reads),
 Every view scopes through CompanyScopedAPIView: another company's row is a 404.
 """
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
@@ -14,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from contacts import selectors, services
-from contacts.bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
+from contacts.bulk import contact_list_add_members, contacts_bulk_upsert
 from contacts.consent_policy import ConsentContext, consent_with
 from contacts.filters import ContactFilterSet
 from contacts.models import (
@@ -313,7 +312,7 @@ class ContactListViewSet(
     def destroy(self, request, pk=None):
         contact_list = self.get_object()
         list_id = contact_list.pk
-        contact_list.delete()
+        services.contact_list_delete(contact_list=contact_list)
         return Response({"list_id": list_id, "deleted": True})
 
     @extend_schema(
@@ -360,35 +359,20 @@ class ContactListViewSet(
         serializer = s.ListMembersAddSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        consent = consent_context(request, data.get("consent"))
-        company = self.get_company()
-        # Each item is an (input, contact id or None, errors) triple until the subscription is done.
-        items: list[tuple[dict, int | None, dict | None]] = []
-        known = set(
-            Contact.objects.for_company(company)
-            .filter(pk__in=data.get("contact_ids", []), erased_at__isnull=True)  # an erased contact is unknown
-            .values_list("pk", flat=True)
+        added = contact_list_add_members(
+            contact_list=contact_list,
+            contact_ids=data.get("contact_ids", []),
+            emails=data.get("emails", []),
+            consent=consent_context(request, data.get("consent")),
         )
-        for contact_id in data.get("contact_ids", []):
-            missing = None if contact_id in known else {"contact_ids": [f"No contact with id {contact_id}."]}
-            items.append(({"contact_id": contact_id}, contact_id if missing is None else None, missing))
-        emails = data.get("emails", [])
-        upserted = contacts_bulk_upsert(company=company, items=[{"email": email} for email in emails], consent=consent)
-        for email, result in zip(emails, upserted, strict=True):
-            items.append(({"email": email}, result.contact_id, result.errors))
-
-        contact_ids = {contact_id for _, contact_id, _ in items if contact_id is not None}
-        with transaction.atomic():
-            warnings = contacts_bulk_list_subscribe(contact_list=contact_list, contact_ids=contact_ids, consent=consent)
-        statuses = selectors.membership_statuses(contact_list=contact_list, contact_ids=contact_ids)
         results = []
-        for given, contact_id, errors in items:
-            if errors:
-                results.append({"contact_id": contact_id, **given, "status": "error", "errors": errors})
+        for item in added:
+            if item.errors:
+                results.append({"contact_id": item.contact_id, **item.given, "status": "error", "errors": item.errors})
                 continue
-            row = {**given, "contact_id": contact_id, "status": statuses[contact_id]}
-            if warnings.get(contact_id):
-                row["warnings"] = warnings[contact_id]
+            row = {**item.given, "contact_id": item.contact_id, "status": item.status}
+            if item.warnings:
+                row["warnings"] = item.warnings
             results.append(row)
         return Response({"results": results})
 
