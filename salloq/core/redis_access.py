@@ -8,7 +8,8 @@ Two speed-ups of the API path (bench/README.md) need what neither library offers
   `._get_connection_pool_index`, `._get_connection_pool`);
 - the gateway's single round trip (`exchange`): its fixed commands are packed, sent and read on a
   connection the thread keeps, without redis-py's pipeline (`ConnectionPool.make_connection`,
-  `Connection.pack_commands`, `.send_packed_command`, `.read_response`), and a cached value
+  `Connection.pack_commands`, `.send_packed_command`, `.read_response`) made from the cache's
+  own pool (`RedisCache._cache`, `RedisCacheClient._get_connection_pool`), and a cached value
   read that way is decoded with the cache's own serializer (`RedisCacheClient._serializer`).
 
 An upgrade of Django or redis-py that changes any of these breaks this module and its tests
