@@ -19,18 +19,8 @@ from contacts.models import (
     MembershipStatus,
 )
 from salloq.core.models import Role
-from tests.factories import MembershipFactory
-
-TEST = services.ConsentContext(source="test")
-
-
-def login(client, company, role=Role.MARKETER):
-    client.force_login(MembershipFactory(company=company, role=role).user)
-    return client
-
-
-def add(company, email, **data):
-    return services.contact_upsert(company=company, data={"email": email, **data}, consent=TEST).contact
+from tests.conftest import log_in
+from tests.factories import ContactFactory
 
 
 def many(company, count, prefix="bulk", **fields):
@@ -49,11 +39,11 @@ def messages_of(response) -> str:
 
 @pytest.mark.django_db
 def test_tag_the_ticked_contacts(client, company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     ada, bob, cy = (
-        add(company, "ada@example.com", tags=["old"]),
-        add(company, "bob@example.com"),
-        add(company, "cy@x.io"),
+        ContactFactory(company=company, email="ada@example.com", tags=["old"]),
+        ContactFactory(company=company, email="bob@example.com"),
+        ContactFactory(company=company, email="cy@x.io"),
     )
 
     response = client.post(
@@ -73,9 +63,9 @@ def test_tag_the_ticked_contacts(client, company):
 
 @pytest.mark.django_db
 def test_untag_every_contact_matching_the_filter_and_return_to_the_filtered_list(client, company):
-    login(client, company)
-    tagged = [add(company, f"t{n}@example.com", tags=["promo", "keep"]) for n in range(3)]
-    other = add(company, "other@example.com", tags=["keep"])
+    log_in(client, company, Role.MARKETER)
+    tagged = [ContactFactory(company=company, email=f"t{n}@example.com", tags=["promo", "keep"]) for n in range(3)]
+    other = ContactFactory(company=company, email="other@example.com", tags=["keep"])
 
     response = client.post(
         "/contacts/bulk/",
@@ -94,10 +84,10 @@ def test_untag_every_contact_matching_the_filter_and_return_to_the_filtered_list
 
 @pytest.mark.django_db
 def test_add_to_a_double_opt_in_list_leaves_members_pending_and_says_who_refused(client, company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
-    fresh = add(company, "fresh@example.com")
-    left = add(company, "left@example.com")
+    fresh = ContactFactory(company=company, email="fresh@example.com")
+    left = ContactFactory(company=company, email="left@example.com")
     ListMembership.objects.create(contact_list=newsletter, contact=left, status=MembershipStatus.UNSUBSCRIBED)
 
     response = client.post(
@@ -115,10 +105,10 @@ def test_add_to_a_double_opt_in_list_leaves_members_pending_and_says_who_refused
 
 @pytest.mark.django_db
 def test_unsubscribe_records_consent_once_per_contact_it_changes(client, company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     newsletter = services.contact_list_create(company=company, name="Newsletter")
-    member = add(company, "member@example.com", lists=[{"id": newsletter.pk}])
-    already = add(company, "already@example.com", status="unsubscribed")
+    member = ContactFactory(company=company, email="member@example.com", lists=[{"id": newsletter.pk}])
+    already = ContactFactory(company=company, email="already@example.com", status="unsubscribed")
 
     client.post("/contacts/bulk/", {"action": "unsubscribe", "contact_ids": [member.pk, already.pk]})
 
@@ -132,10 +122,10 @@ def test_unsubscribe_records_consent_once_per_contact_it_changes(client, company
 
 @pytest.mark.django_db
 def test_export_streams_the_selection_as_csv(client, company):
-    login(client, company)
-    add(company, "in1@example.com", tags=["x"])
-    add(company, "in2@example.com", tags=["x"])
-    add(company, "out@example.com")
+    log_in(client, company, Role.MARKETER)
+    ContactFactory(company=company, email="in1@example.com", tags=["x"])
+    ContactFactory(company=company, email="in2@example.com", tags=["x"])
+    ContactFactory(company=company, email="out@example.com")
 
     response = client.post("/contacts/bulk/", {"action": "export", "all": "1", "filter_tag": "x"})
 
@@ -148,9 +138,9 @@ def test_export_streams_the_selection_as_csv(client, company):
 
 @pytest.mark.django_db
 def test_erase_asks_for_a_confirmation_stating_the_count_first(client, company):
-    login(client, company)
-    doomed = [add(company, f"gone{n}@example.com", tags=["gdpr"]) for n in range(3)]
-    kept = add(company, "kept@example.com")
+    log_in(client, company, Role.MARKETER)
+    doomed = [ContactFactory(company=company, email=f"gone{n}@example.com", tags=["gdpr"]) for n in range(3)]
+    kept = ContactFactory(company=company, email="kept@example.com")
 
     response = client.post("/contacts/bulk/", {"action": "erase", "all": "1", "filter_tag": "gdpr"})
 
@@ -172,10 +162,10 @@ def test_erase_asks_for_a_confirmation_stating_the_count_first(client, company):
 
 @pytest.mark.django_db
 def test_erase_with_a_count_that_no_longer_matches_asks_again(client, company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     for n in range(2):
-        add(company, f"gone{n}@example.com", tags=["gdpr"])
-    add(company, "late@example.com", tags=["gdpr"])  # joined the filter after the page said 2
+        ContactFactory(company=company, email=f"gone{n}@example.com", tags=["gdpr"])
+    ContactFactory(company=company, email="late@example.com", tags=["gdpr"])  # joined the filter after the page said 2
 
     response = client.post(
         "/contacts/bulk/", {"action": "erase", "all": "1", "filter_tag": "gdpr", "confirmed_count": "2"}
@@ -188,8 +178,8 @@ def test_erase_with_a_count_that_no_longer_matches_asks_again(client, company):
 
 @pytest.mark.django_db
 def test_viewers_cannot_run_bulk_actions(client, company):
-    login(client, company, role=Role.VIEWER)
-    contact = add(company, "ada@example.com")
+    log_in(client, company, Role.VIEWER)
+    contact = ContactFactory(company=company, email="ada@example.com")
 
     response = client.post("/contacts/bulk/", {"action": "tag", "tags": "vip", "contact_ids": [contact.pk]})
 
@@ -200,9 +190,9 @@ def test_viewers_cannot_run_bulk_actions(client, company):
 
 @pytest.mark.django_db
 def test_another_companys_ids_are_ignored(client, company, other_company):
-    login(client, company)
-    mine = add(company, "mine@example.com")
-    theirs = add(other_company, "theirs@example.com")
+    log_in(client, company, Role.MARKETER)
+    mine = ContactFactory(company=company, email="mine@example.com")
+    theirs = ContactFactory(company=other_company, email="theirs@example.com")
 
     client.post("/contacts/bulk/", {"action": "tag", "tags": "vip", "contact_ids": [mine.pk, theirs.pk]})
 
@@ -214,8 +204,8 @@ def test_another_companys_ids_are_ignored(client, company, other_company):
 
 @pytest.mark.django_db
 def test_only_another_companys_ids_select_nothing(client, company, other_company):
-    login(client, company)
-    theirs = add(other_company, "theirs@example.com")
+    log_in(client, company, Role.MARKETER)
+    theirs = ContactFactory(company=other_company, email="theirs@example.com")
 
     response = client.post(
         "/contacts/bulk/", {"action": "erase", "contact_ids": [theirs.pk], "confirmed_count": "1"}, follow=True
@@ -239,8 +229,8 @@ def test_only_another_companys_ids_select_nothing(client, company, other_company
     ],
 )
 def test_bad_bulk_input_is_a_clear_message(client, company, data, message):
-    login(client, company)
-    contact = add(company, "ada@example.com")
+    log_in(client, company, Role.MARKETER)
+    contact = ContactFactory(company=company, email="ada@example.com")
     data = {k: [str(contact.pk)] if v == ["1"] else v for k, v in data.items()}
 
     response = client.post("/contacts/bulk/", data, follow=True)
@@ -252,9 +242,9 @@ def test_bad_bulk_input_is_a_clear_message(client, company, data, message):
 
 @pytest.mark.django_db
 def test_contact_list_offers_checkboxes_and_select_all_with_the_match_count(client, company):
-    login(client, company)
-    contact = add(company, "ada@example.com", tags=["vip"])
-    add(company, "bob@example.com")
+    log_in(client, company, Role.MARKETER)
+    contact = ContactFactory(company=company, email="ada@example.com", tags=["vip"])
+    ContactFactory(company=company, email="bob@example.com")
 
     page = client.get("/contacts/", {"tag": "vip"}).content.decode()
 
@@ -265,8 +255,8 @@ def test_contact_list_offers_checkboxes_and_select_all_with_the_match_count(clie
 
 @pytest.mark.django_db
 def test_viewer_sees_no_bulk_form(client, company):
-    login(client, company, role=Role.VIEWER)
-    add(company, "ada@example.com")
+    log_in(client, company, Role.VIEWER)
+    ContactFactory(company=company, email="ada@example.com")
 
     page = client.get("/contacts/").content.decode()
 
@@ -280,9 +270,9 @@ def test_viewer_sees_no_bulk_form(client, company):
 def test_a_large_selection_runs_in_the_worker_with_a_progress_page(
     client, company, celery_worker_thread, finished_tasks
 ):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     many(company, bulk_actions.INLINE_LIMIT + 1, tags=["old"])
-    add(company, "not-selected@example.com")
+    ContactFactory(company=company, email="not-selected@example.com")
 
     response = client.post("/contacts/bulk/", {"action": "tag", "tags": "big", "all": "1", "filter_search": "bulk"})
 
@@ -302,7 +292,7 @@ def test_a_large_selection_runs_in_the_worker_with_a_progress_page(
 
 @pytest.mark.django_db
 def test_progress_partial_polls_while_running(client, company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     action = ContactBulkAction.objects.create(
         company=company, action="tag", tags=["x"], filters={}, total=1000, processed=250, status="running"
     )
@@ -317,7 +307,7 @@ def test_progress_partial_polls_while_running(client, company):
 
 @pytest.mark.django_db
 def test_progress_page_of_another_company_is_404(client, company, other_company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     action = ContactBulkAction.objects.create(company=other_company, action="tag", tags=["x"], total=1)
 
     assert client.get(f"/contacts/bulk/{action.pk}/").status_code == 404
@@ -347,7 +337,7 @@ def test_contacts_added_after_the_request_are_not_swept_in(company):
     many(company, 3)
     selection = bulk_actions.Selection(contact_ids=None, filters={})
     action = bulk_actions.contact_bulk_action_create(company=company, action="erase", selection=selection)
-    late = add(company, "late@example.com")
+    late = ContactFactory(company=company, email="late@example.com")
 
     bulk_actions.contact_bulk_action_run(bulk_action_id=action.pk)
 

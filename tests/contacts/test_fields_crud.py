@@ -2,29 +2,12 @@
 
 import pytest
 
-from contacts import services
 from contacts.models import CustomField, CustomFieldValue, Segment
 from contacts.segments import services as segment_services
 from salloq.core.models import Role
-from tests.factories import MembershipFactory
+from tests.factories import ContactFactory, CustomFieldFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
-
-TEST = services.ConsentContext(source="test")
-
-
-@pytest.fixture
-def marketer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.MARKETER).user)
-    return client
-
-
-def field(company, name, field_type="text", choices=None):
-    return services.custom_field_create(company=company, name=name, field_type=field_type, choices=choices)
-
-
-def add(company, email, **fields):
-    return services.contact_upsert(company=company, data={"email": email, "fields": fields}, consent=TEST).contact
 
 
 def rule_fields(segment) -> list[str]:
@@ -33,8 +16,8 @@ def rule_fields(segment) -> list[str]:
 
 
 def test_rename_a_field_and_the_segments_that_use_it(marketer_client, company):
-    shoe = field(company, "Shoe size", "number")
-    add(company, "ada@example.com", **{"Shoe size": 38})
+    shoe = CustomFieldFactory(company=company, name="Shoe size", field_type="number")
+    ContactFactory(company=company, email="ada@example.com", fields={"Shoe size": 38})
     segment = segment_services.segment_create(
         company=company,
         name="Small feet",
@@ -58,8 +41,8 @@ def test_rename_a_field_and_the_segments_that_use_it(marketer_client, company):
 
 
 def test_rename_to_a_taken_name_is_a_conflict_with_a_clear_message(marketer_client, company):
-    field(company, "Shoe size", "number")
-    colour = field(company, "Colour")
+    CustomFieldFactory(company=company, name="Shoe size", field_type="number")
+    colour = CustomFieldFactory(company=company, name="Colour")
 
     response = marketer_client.post(f"/contacts/fields/{colour.pk}/edit/", {"name": "Shoe size"})
 
@@ -71,7 +54,7 @@ def test_rename_to_a_taken_name_is_a_conflict_with_a_clear_message(marketer_clie
 
 @pytest.mark.parametrize(("name", "message"), [("   ", "This field is required."), ("x" * 101, "at most 100")])
 def test_rename_checks_the_name_as_creation_does(marketer_client, company, name, message):
-    colour = field(company, "Colour")
+    colour = CustomFieldFactory(company=company, name="Colour")
 
     response = marketer_client.post(f"/contacts/fields/{colour.pk}/edit/", {"name": name})
 
@@ -82,8 +65,8 @@ def test_rename_checks_the_name_as_creation_does(marketer_client, company, name,
 
 
 def test_a_choice_field_keeps_the_choices_contacts_hold(marketer_client, company):
-    size = field(company, "Size", "choice", ["S", "M", "L"])
-    add(company, "ada@example.com", Size="M")
+    size = CustomFieldFactory(company=company, name="Size", field_type="choice", choices=["S", "M", "L"])
+    ContactFactory(company=company, email="ada@example.com", fields={"Size": "M"})
 
     refused = marketer_client.post(f"/contacts/fields/{size.pk}/edit/", {"name": "Size", "choices": "S\nL\nXL"})
     accepted = marketer_client.post(f"/contacts/fields/{size.pk}/edit/", {"name": "Size", "choices": "S\nM\nL\nXL"})
@@ -96,11 +79,11 @@ def test_a_choice_field_keeps_the_choices_contacts_hold(marketer_client, company
 
 
 def test_delete_states_the_values_and_segments_that_go_before_deleting(marketer_client, company):
-    shoe = field(company, "Shoe size", "number")
-    other = field(company, "Colour")
-    add(company, "a@example.com", **{"Shoe size": 38, "Colour": "red"})
-    add(company, "b@example.com", **{"Shoe size": 42})
-    add(company, "c@example.com")
+    shoe = CustomFieldFactory(company=company, name="Shoe size", field_type="number")
+    other = CustomFieldFactory(company=company, name="Colour")
+    ContactFactory(company=company, email="a@example.com", fields={"Shoe size": 38, "Colour": "red"})
+    ContactFactory(company=company, email="b@example.com", fields={"Shoe size": 42})
+    ContactFactory(company=company, email="c@example.com")
     segment_services.segment_create(
         company=company,
         name="Big feet",
@@ -124,8 +107,8 @@ def test_delete_states_the_values_and_segments_that_go_before_deleting(marketer_
 
 
 def test_field_pages_are_for_marketers_of_the_company(client, company, other_company):
-    theirs = field(other_company, "Theirs")
-    mine = field(company, "Mine")
+    theirs = CustomFieldFactory(company=other_company, name="Theirs")
+    mine = CustomFieldFactory(company=company, name="Mine")
     client.force_login(MembershipFactory(company=company, role=Role.VIEWER).user)
 
     assert client.get(f"/contacts/fields/{mine.pk}/edit/").status_code == 403
@@ -139,7 +122,7 @@ def test_field_pages_are_for_marketers_of_the_company(client, company, other_com
 
 
 def test_field_table_links_edit_and_delete_for_marketers(marketer_client, company):
-    colour = field(company, "Colour")
+    colour = CustomFieldFactory(company=company, name="Colour")
 
     page = marketer_client.get("/contacts/fields/").content.decode()
 

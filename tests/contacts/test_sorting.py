@@ -6,24 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from contacts import services
 from contacts.models import Contact
-from salloq.core.models import Role
-from tests.factories import MembershipFactory
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
-
-TEST = services.ConsentContext(source="test")
-
-
-@pytest.fixture
-def marketer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.MARKETER).user)
-    return client
-
-
-def add(company, email, **data):
-    return services.contact_upsert(company=company, data={"email": email, **data}, consent=TEST).contact
 
 
 def shown_emails(response) -> list[str]:
@@ -33,7 +19,7 @@ def shown_emails(response) -> list[str]:
 
 def test_sort_by_email_ascending_and_descending(marketer_client, company):
     for email in ["carol@example.com", "alice@example.com", "bob@example.com"]:
-        add(company, email)
+        ContactFactory(company=company, email=email)
 
     assert shown_emails(marketer_client.get("/contacts/", {"sort": "email"})) == [
         "alice@example.com",
@@ -48,9 +34,9 @@ def test_sort_by_email_ascending_and_descending(marketer_client, company):
 
 
 def test_sort_by_name_uses_last_then_first_name(marketer_client, company):
-    add(company, "z@example.com", last_name="Adams", first_name="Zoe")
-    add(company, "a@example.com", last_name="Brown", first_name="Al")
-    add(company, "b@example.com", last_name="Adams", first_name="Ann")
+    ContactFactory(company=company, email="z@example.com", last_name="Adams", first_name="Zoe")
+    ContactFactory(company=company, email="a@example.com", last_name="Brown", first_name="Al")
+    ContactFactory(company=company, email="b@example.com", last_name="Adams", first_name="Ann")
 
     assert shown_emails(marketer_client.get("/contacts/", {"sort": "name"})) == [
         "b@example.com",
@@ -60,7 +46,10 @@ def test_sort_by_name_uses_last_then_first_name(marketer_client, company):
 
 
 def test_sort_by_updated_follows_the_last_change(marketer_client, company):
-    first, second = add(company, "first@example.com"), add(company, "second@example.com")
+    first, second = (
+        ContactFactory(company=company, email="first@example.com"),
+        ContactFactory(company=company, email="second@example.com"),
+    )
     now = timezone.now()
     Contact.objects.filter(pk=first.pk).update(updated_at=now)
     Contact.objects.filter(pk=second.pk).update(updated_at=now - timedelta(days=1))
@@ -73,9 +62,9 @@ def test_sort_by_updated_follows_the_last_change(marketer_client, company):
 
 @pytest.mark.parametrize("sort", ["password", "-", "email;drop table", "__class__", "company__name", "x" * 5000])
 def test_unknown_sort_falls_back_to_newest_first(marketer_client, company, sort):
-    old = add(company, "old@example.com")
+    old = ContactFactory(company=company, email="old@example.com")
     Contact.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
-    add(company, "new@example.com")
+    ContactFactory(company=company, email="new@example.com")
 
     response = marketer_client.get("/contacts/", {"sort": sort})
 
@@ -86,7 +75,7 @@ def test_unknown_sort_falls_back_to_newest_first(marketer_client, company, sort)
 def test_equal_values_keep_one_order_across_pages(marketer_client, company):
     """30 contacts with the same name: the pages split them without repeating or skipping any."""
     for n in range(30):
-        add(company, f"same{n:02}@example.com", last_name="Same")
+        ContactFactory(company=company, email=f"same{n:02}@example.com", last_name="Same")
 
     first = shown_emails(marketer_client.get("/contacts/", {"sort": "name"}))
     second = shown_emails(marketer_client.get("/contacts/", {"sort": "name", "page": 2}))
@@ -96,9 +85,9 @@ def test_equal_values_keep_one_order_across_pages(marketer_client, company):
 
 
 def test_sort_keeps_the_filters_and_the_links_keep_both(marketer_client, company):
-    add(company, "b-vip@example.com", tags=["vip"])
-    add(company, "a-vip@example.com", tags=["vip"])
-    add(company, "c-other@example.com")
+    ContactFactory(company=company, email="b-vip@example.com", tags=["vip"])
+    ContactFactory(company=company, email="a-vip@example.com", tags=["vip"])
+    ContactFactory(company=company, email="c-other@example.com")
 
     response = marketer_client.get("/contacts/", {"tag": "vip", "sort": "email"}, HTTP_HX_REQUEST="true")
     page = response.content.decode()
@@ -113,7 +102,7 @@ def test_sort_keeps_the_filters_and_the_links_keep_both(marketer_client, company
 
 def test_pagination_links_keep_the_sort(marketer_client, company):
     for n in range(30):
-        add(company, f"p{n:02}@example.com")
+        ContactFactory(company=company, email=f"p{n:02}@example.com")
 
     page = marketer_client.get("/contacts/", {"sort": "email"}).content.decode()
 

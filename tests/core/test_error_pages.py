@@ -3,16 +3,9 @@
 import pytest
 from django.test import Client
 
-from salloq.core.models import Role
-from tests.factories import ContactFactory, MembershipFactory
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer_client(client, company):
-    client.force_login(MembershipFactory(company=company, role=Role.VIEWER).user)
-    return client
 
 
 def test_an_unknown_object_is_a_styled_404_with_links_back(viewer_client, company, other_company):
