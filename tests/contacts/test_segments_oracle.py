@@ -587,12 +587,17 @@ almost_rules = st.dictionaries(
         ),
     )
 )
-def test_any_json_is_either_a_segment_or_a_validation_error(company, definition):
-    """Nothing a client sends makes the compiler fail other than with a ValidationError naming paths."""
+def test_any_json_is_either_a_segment_or_a_validation_error(company, other_company, definition):
+    """Nothing a client sends makes the compiler fail other than with a ValidationError naming paths,
+    and whatever it accepts runs on the database and selects only the company's live contacts."""
     CustomField.objects.get_or_create(company=company, name="Points", defaults={"field_type": "number"})
+    live, _ = Contact.objects.get_or_create(company=company, email="ann@example.com", defaults={"tags": ["vip"]})
+    erased, _ = Contact.objects.get_or_create(company=company, email="gone@example.com", defaults={"erased_at": NOW})
+    rival, _ = Contact.objects.get_or_create(company=other_company, email="ann@example.com", defaults={"tags": ["vip"]})
     try:
         contacts = segment_contacts(company, definition, now=NOW)
     except ValidationError as exc:
         assert exc.message_dict and all(isinstance(key, str) for key in exc.message_dict)
     else:
-        assert contacts.count() >= 0
+        # Evaluated, so SQL the database refuses fails here; the decoys are never in a segment.
+        assert set(contacts.values_list("pk", flat=True)) <= {live.pk}

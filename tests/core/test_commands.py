@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from django.test import RequestFactory
 
 from salloq.core import apikeys
 from salloq.core.models import ApiKey, Company, Heartbeat, TaskProbe
+from salloq.core.selectors import HEARTBEAT_STALE_AFTER
 from salloq.core.tasks import record_heartbeat
 from tests.conftest import ApiClient
 
@@ -85,8 +87,6 @@ def test_check_worker_fails_clearly_without_a_worker(transactional_db):
 
 
 def test_heartbeat_task_runs_on_a_real_worker(celery_worker_thread):
-    import time
-
     record_heartbeat.delay()
     deadline = time.monotonic() + 20
     while not Heartbeat.objects.filter(name="worker-heartbeat").exists() and time.monotonic() < deadline:
@@ -94,10 +94,22 @@ def test_heartbeat_task_runs_on_a_real_worker(celery_worker_thread):
     assert Heartbeat.objects.get(name="worker-heartbeat").worker
 
 
-def test_heartbeat_is_scheduled_by_beat_in_code():
-    from django.conf import settings
+def test_beat_loads_every_job_and_its_heartbeat_reaches_a_real_worker(celery_worker_thread):
+    """Beat's own scheduler (django-celery-beat's, as `celery beat` runs it) loads the schedule from code:
+    every entry names a task the worker has, and the heartbeat, sent the way beat sends it, is recorded."""
+    from django_celery_beat.schedulers import DatabaseScheduler
 
-    assert settings.CELERY_BEAT_SCHEDULE["worker-heartbeat"]["task"] == "salloq.core.tasks.record_heartbeat"
+    from salloq.celery import app
+
+    schedule = DatabaseScheduler(app=app).schedule
+    assert {name: entry.task for name, entry in schedule.items() if entry.task not in app.tasks} == {}
+    # Beats often enough that the dashboard does not call a live worker dead.
+    assert schedule["worker-heartbeat"].is_due().next < HEARTBEAT_STALE_AFTER.total_seconds()
+    DatabaseScheduler(app=app).apply_async(schedule["worker-heartbeat"])
+    deadline = time.monotonic() + 20
+    while not Heartbeat.objects.filter(name="worker-heartbeat").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert Heartbeat.objects.get(name="worker-heartbeat").worker
 
 
 def test_demo_setup_is_idempotent_and_keeps_printing_working_credentials(settings, tmp_path):

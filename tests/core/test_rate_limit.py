@@ -84,6 +84,20 @@ def test_redis_counter_is_exact_under_concurrent_processes():
     assert counts == list(range(1, 1001))
 
 
-def test_api_client_fixture_sends_both_headers(api):
-    assert isinstance(api, ApiClient)
-    assert set(api.headers) == {"Authorization", "X-Company-ID"}
+@override_settings(API_ANONYMOUS_HOURLY_LIMIT=7)
+def test_a_request_is_counted_against_its_key_or_else_its_address_never_both(company):
+    keyed = make_api_client(company, hourly_limit=50)
+    first = keyed.get("/api/")
+    assert (first.status_code, first["X-RateLimit-Limit"], first["X-RateLimit-Remaining"]) == (200, "50", "49")
+    # The same client address without a key (then with a key that does not exist): the address's budget.
+    keyless = Client(REMOTE_ADDR="127.0.0.1")
+    anonymous = keyless.get("/api/", headers={"X-Company-ID": str(company.pk)})
+    assert (anonymous.status_code, anonymous["X-RateLimit-Limit"], anonymous["X-RateLimit-Remaining"]) == (
+        401,
+        "7",
+        "6",
+    )
+    unknown = ApiClient("sqm_" + "x" * 40, company.pk).get("/api/")
+    assert (unknown.status_code, unknown["X-RateLimit-Remaining"]) == (401, "5")
+    # Neither took anything from the key's budget.
+    assert keyed.get("/api/")["X-RateLimit-Remaining"] == "48"
