@@ -6,9 +6,7 @@ size imports without timing it out. `contact_import_run` (the task's body, also 
 `manage.py import_contacts`) streams the file in chunks through `bulk.contacts_bulk_upsert`.
 Each chunk commits together with the progress counters, so a run that dies resumes after the
 last committed chunk. Per-row errors: the first 1000 in `ContactImport.errors`, all of them in a
-CSV error report beside the upload.
-
-Export: `export_csv` streams contacts (a list's members, a segment) as CSV text lines.
+CSV error report beside the upload. Export is exports.py.
 """
 
 import codecs
@@ -19,8 +17,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from itertools import chain, islice
 from pathlib import Path
 
@@ -29,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import F, Q
 from django.utils import timezone
 
 from salloq.core.models import Company
@@ -37,19 +34,13 @@ from salloq.core.models import Company
 from .bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
 from .consent_policy import ConsentContext
 from .contact_input import ATTRIBUTE_LABELS, CONTACT_ATTRIBUTES, IDENTIFIERS, normalize_tags
-from .mailability import ANNOTATION as MAILABILITY
-from .mailability import contacts_with_mailability
+from .exports import safe_cell
 from .models import (
-    Contact,
     ContactImport,
     ContactList,
     CustomField,
-    CustomFieldValue,
     ImportStatus,
-    MembershipStatus,
-    Segment,
 )
-from .segments import segment_contacts
 
 # Enqueued by name, not imported: contacts.tasks imports this module (apps.py loads the tasks).
 IMPORT_TASK = "contacts.tasks.run_contact_import"
@@ -526,7 +517,7 @@ class _ErrorReport:
             writer = csv.DictWriter(handle, ERROR_REPORT_COLUMNS)
             if new:
                 writer.writeheader()
-            writer.writerows({name: _safe_cell(str(error[name])) for name in ERROR_REPORT_COLUMNS} for error in errors)
+            writer.writerows({name: safe_cell(str(error[name])) for name in ERROR_REPORT_COLUMNS} for error in errors)
 
 
 def error_report_lines(contact_import: ContactImport) -> Iterator[bytes]:
@@ -537,89 +528,3 @@ def error_report_lines(contact_import: ContactImport) -> Iterator[bytes]:
         return
     with path.open("rb") as handle:
         yield from iter(lambda: handle.read(64 * 1024), b"")
-
-
-# --- Export -------------------------------------------------------------------------------------
-
-# mailability: whether the contact can be mailed (contacts.mailability), as the dashboard's badge says.
-EXPORT_COLUMNS = ["contact_id", *CONTACT_ATTRIBUTES, "tags", "created_at", "mailability"]
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# ...except a plain number, which no spreadsheet turns into a call: phones (+33...) stay importable.
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-
-
-def _safe_cell(value: str) -> str:
-    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def _format(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def list_export_contacts(*, contact_list: ContactList) -> QuerySet:
-    """A list's current members: subscribed, or pending their double opt-in confirmation."""
-    members = (
-        Contact.objects.for_company(contact_list.company_id)
-        .in_list(contact_list.pk, (MembershipStatus.SUBSCRIBED, MembershipStatus.PENDING))
-        .filter(erased_at__isnull=True)
-    )
-    return contacts_with_mailability(members, contact_list_id=contact_list.pk)
-
-
-def segment_export_contacts(*, company: Company, segment: Segment) -> QuerySet:
-    """A segment's contacts as of now (erased contacts are never in one)."""
-    return contacts_with_mailability(segment_contacts(company, segment.definition))
-
-
-def export_rows(*, company: Company, contacts: QuerySet) -> Iterator[list[str]]:
-    """The header, then one row per contact, read 2000 at a time (two queries per 2000)."""
-    fields = list(CustomField.objects.for_company(company))
-    # Custom field names are user input too: a name such as "=HYPERLINK(...)" is escaped like a cell.
-    yield EXPORT_COLUMNS + [_safe_cell(f"field:{f.name}" if f.name in EXPORT_COLUMNS else f.name) for f in fields]
-    if MAILABILITY not in contacts.query.annotations:
-        contacts = contacts_with_mailability(contacts)
-    contacts = contacts.order_by("pk").prefetch_related(
-        Prefetch("field_values", queryset=CustomFieldValue.objects.all())
-    )
-    for contact in contacts.iterator(chunk_size=2000):
-        values = {value.field_id: value.value for value in contact.field_values.all()}
-        row = [
-            contact.pk,
-            contact.email,
-            contact.external_id,
-            contact.phone,
-            contact.first_name,
-            contact.last_name,
-            contact.lang,
-            contact.source,
-            contact.status,
-            "|".join(sorted(contact.tags)),
-            contact.created_at,
-            getattr(contact, MAILABILITY),
-        ]
-        row += [values.get(f.pk) for f in fields]
-        yield [_safe_cell(_format(value)) for value in row]
-
-
-class _Line:
-    """csv.writer writes into this and gets the line back, so rows stream one at a time."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
-def export_csv(rows: Iterable[list[str]]) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    for row in rows:
-        yield writer.writerow(row)

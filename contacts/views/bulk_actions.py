@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from salloq.core.htmx import render_page
 from salloq.core.views import company_view
 
-from .. import bulk_actions, imports
+from .. import bulk_actions, exports
 from ..forms import split_tags
 from ..models import BulkActionKind, ContactBulkAction, ContactList
 from ..sorting import parse_sort
@@ -104,7 +104,7 @@ def contacts_bulk(request: HttpRequest) -> HttpResponse:
 def _export(request: HttpRequest, selection: bulk_actions.Selection) -> HttpResponse:
     """A streamed download: a worker would add nothing but a wait."""
     contacts = bulk_actions.selection_contacts(company=request.company, selection=selection)
-    lines = imports.export_csv(imports.export_rows(company=request.company, contacts=contacts))
+    lines = exports.export_csv(exports.export_rows(company=request.company, contacts=contacts))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="contacts-{timezone.now():%Y%m%d-%H%M}.csv"'
     response["Cache-Control"] = "no-store"

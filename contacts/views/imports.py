@@ -22,7 +22,7 @@ from salloq.core.htmx import render_page
 from salloq.core.models import Role
 from salloq.core.views import company_view
 
-from .. import imports
+from .. import exports, imports
 from ..forms import split_tags
 from ..models import ContactImport, ContactList, CustomField, ImportStatus, Segment
 
@@ -205,7 +205,7 @@ def contact_import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
 
 
 def _csv_download(company, contacts, filename: str) -> StreamingHttpResponse:
-    lines = imports.export_csv(imports.export_rows(company=company, contacts=contacts))
+    lines = exports.export_csv(exports.export_rows(company=company, contacts=contacts))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
@@ -217,7 +217,7 @@ def _csv_download(company, contacts, filename: str) -> StreamingHttpResponse:
 def list_export(request: HttpRequest, list_id: int) -> HttpResponse:
     """A list's current members (subscribed or pending) as CSV, streamed."""
     contact_list = get_object_or_404(ContactList.objects.for_company(request.company), pk=list_id)
-    contacts = imports.list_export_contacts(contact_list=contact_list)
+    contacts = exports.list_export_contacts(contact_list=contact_list)
     filename = f"list-{contact_list.pk}-{slugify(contact_list.name) or 'contacts'}.csv"
     return _csv_download(request.company, contacts, filename)
 
@@ -228,7 +228,7 @@ def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
     """A segment's contacts as of now, as CSV, streamed."""
     segment = get_object_or_404(Segment.objects.for_company(request.company), pk=segment_id)
     try:
-        contacts = imports.segment_export_contacts(company=request.company, segment=segment)
+        contacts = exports.segment_export_contacts(company=request.company, segment=segment)
     except ValidationError as exc:
         return HttpResponse(f"This segment's rules cannot be used: {' '.join(exc.messages)}", status=400)
     filename = f"segment-{segment.pk}-{slugify(segment.name) or 'contacts'}.csv"

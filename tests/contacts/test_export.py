@@ -8,7 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
-from contacts import imports, services
+from contacts import exports, imports, services
 from contacts.bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
 from contacts.models import Contact, ContactImport, CustomField, FieldType, ImportStatus, Segment
 
@@ -50,11 +50,11 @@ def newsletter(company):
 
 
 def export_text(company, contacts) -> str:
-    return "".join(imports.export_csv(imports.export_rows(company=company, contacts=contacts)))
+    return "".join(exports.export_csv(exports.export_rows(company=company, contacts=contacts)))
 
 
 def test_list_export_has_the_members_their_attributes_and_custom_fields(company, newsletter):
-    text = export_text(company, imports.list_export_contacts(contact_list=newsletter))
+    text = export_text(company, exports.list_export_contacts(contact_list=newsletter))
     assert text.splitlines()[0] == HEADER + ",Shoe size,field:status"
     rows = parse(text)
     assert [row["email"] for row in rows] == ["ann@example.com", "evil@example.com", "minus@example.com"]
@@ -72,7 +72,7 @@ def test_list_export_has_the_members_their_attributes_and_custom_fields(company,
 
 def test_export_escapes_cells_a_spreadsheet_would_run_as_formulas(company, newsletter):
     rows = {
-        row["email"]: row for row in parse(export_text(company, imports.list_export_contacts(contact_list=newsletter)))
+        row["email"]: row for row in parse(export_text(company, exports.list_export_contacts(contact_list=newsletter)))
     }
     assert rows["evil@example.com"]["first_name"] == '\'=HYPERLINK("http://x")'
     assert rows["evil@example.com"]["last_name"] == "'@SUM(A1)"
@@ -85,7 +85,7 @@ def test_export_escapes_cells_a_spreadsheet_would_run_as_formulas(company, newsl
 
 def test_an_export_reimports_with_the_guessed_mapping(company, other_company, newsletter, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    text = export_text(company, imports.list_export_contacts(contact_list=newsletter))
+    text = export_text(company, exports.list_export_contacts(contact_list=newsletter))
     services.custom_field_create(company=other_company, name="Shoe size", field_type=FieldType.NUMBER)
     preview = imports.csv_preview(ContentFile(text.encode(), name="export.csv"))
     mapping = imports.guess_mapping(preview.header, CustomField.objects.for_company(other_company))
@@ -106,9 +106,9 @@ def test_an_export_reimports_with_the_guessed_mapping(company, other_company, ne
 def test_export_reads_contacts_in_chunks_with_a_constant_number_of_queries(
     company, newsletter, django_assert_max_num_queries
 ):
-    contacts = imports.list_export_contacts(contact_list=newsletter)
+    contacts = exports.list_export_contacts(contact_list=newsletter)
     with django_assert_max_num_queries(4):  # fields, then contacts + tags + field values per 2000
-        assert len(list(imports.export_rows(company=company, contacts=contacts))) == 4
+        assert len(list(exports.export_rows(company=company, contacts=contacts))) == 4
 
 
 def test_segment_export_has_the_segments_contacts(company, newsletter):
@@ -117,7 +117,7 @@ def test_segment_export_has_the_segments_contacts(company, newsletter):
         name="Anns",
         definition={"operator": "and", "rules": [{"field": "first_name", "comparison": "equals", "value": "Ann"}]},
     )
-    rows = parse(export_text(company, imports.segment_export_contacts(company=company, segment=segment)))
+    rows = parse(export_text(company, exports.segment_export_contacts(company=company, segment=segment)))
     assert [row["email"] for row in rows] == ["ann@example.com"]
 
 

@@ -231,7 +231,7 @@ def test_the_api_declares_every_attribute_and_no_other():
 
 def test_the_admin_form_and_exports_carry_every_attribute():
     from contacts import admin, contact_input
-    from contacts import imports as exports_module
+    from contacts import exports as exports_module
 
     assert set(contact_input.CONTACT_ATTRIBUTES) <= set(admin.ContactAdminForm.Meta.fields)
     assert set(contact_input.CONTACT_ATTRIBUTES) <= set(exports_module.EXPORT_COLUMNS)

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from contacts import imports
+from contacts import exports
 from contacts.models import ContactList, Segment
 from salloq.core.models import Company
 
@@ -28,16 +28,16 @@ class Command(BaseCommand):
             contact_list = ContactList.objects.for_company(company_obj).filter(pk=list_id).first()
             if contact_list is None:
                 raise CommandError(f"Company {company!r} has no list with id {list_id}.")
-            contacts = imports.list_export_contacts(contact_list=contact_list)
+            contacts = exports.list_export_contacts(contact_list=contact_list)
         else:
             segment = Segment.objects.for_company(company_obj).filter(pk=segment_id).first()
             if segment is None:
                 raise CommandError(f"Company {company!r} has no segment with id {segment_id}.")
             try:
-                contacts = imports.segment_export_contacts(company=company_obj, segment=segment)
+                contacts = exports.segment_export_contacts(company=company_obj, segment=segment)
             except ValidationError as exc:
                 raise CommandError(f"Segment {segment_id} cannot be compiled: {' '.join(exc.messages)}") from None
-        lines = imports.export_csv(imports.export_rows(company=company_obj, contacts=contacts))
+        lines = exports.export_csv(exports.export_rows(company=company_obj, contacts=contacts))
         written = 0
         if output:
             with open(output, "w", newline="", encoding="utf-8") as handle:
