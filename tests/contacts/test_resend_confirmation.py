@@ -9,20 +9,14 @@ from django.utils import timezone
 from contacts import bulk_actions, services
 from contacts.models import ContactStatus, ListMembership, MembershipStatus, Suppression
 from salloq.core.models import Role
-from tests.factories import MembershipFactory
-
-TEST = services.ConsentContext(source="test")
-
-
-def login(client, company, role=Role.MARKETER):
-    client.force_login(MembershipFactory(company=company, role=role).user)
-    return client
+from tests.conftest import log_in
+from tests.factories import ContactFactory, ListMembershipFactory
 
 
 def pending_member(contact_list, email, sent_ago: timedelta | None, **data):
-    contact = services.contact_upsert(company=contact_list.company, data={"email": email, **data}, consent=TEST).contact
+    contact = ContactFactory(company=contact_list.company, email=email, **data)
     sent_at = None if sent_ago is None else timezone.now() - sent_ago
-    return ListMembership.objects.create(
+    return ListMembershipFactory(
         contact_list=contact_list, contact=contact, status=MembershipStatus.PENDING, confirmation_sent_at=sent_at
     )
 
@@ -30,7 +24,7 @@ def pending_member(contact_list, email, sent_ago: timedelta | None, **data):
 def test_resend_sends_to_pending_members_not_recently_sent(
     client, company, smtp_sink, celery_worker_thread, finished_tasks
 ):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
     old = pending_member(newsletter, "old@example.com", timedelta(days=2))
     never = pending_member(newsletter, "never@example.com", None)
@@ -73,7 +67,7 @@ def test_a_second_resend_at_once_queues_nothing(company, django_capture_on_commi
 
 @pytest.mark.django_db
 def test_resend_on_a_single_opt_in_list_is_refused_with_a_message(client, company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     plain = services.contact_list_create(company=company, name="Plain", double_opt_in=False)
 
     response = client.post(f"/contacts/lists/{plain.pk}/resend-confirmations/", follow=True)
@@ -86,10 +80,10 @@ def test_resend_is_for_marketers_of_the_company(client, company, other_company):
     theirs = services.contact_list_create(company=other_company, name="Theirs", double_opt_in=True)
     mine = services.contact_list_create(company=company, name="Mine", double_opt_in=True)
     member = pending_member(mine, "old@example.com", timedelta(days=2))
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     assert client.post(f"/contacts/lists/{theirs.pk}/resend-confirmations/").status_code == 404
 
-    login(client, company, role=Role.VIEWER)
+    log_in(client, company, Role.VIEWER)
     assert client.post(f"/contacts/lists/{mine.pk}/resend-confirmations/").status_code == 403
     member.refresh_from_db()
     assert member.confirmation_sent_at is not None
@@ -97,7 +91,7 @@ def test_resend_is_for_marketers_of_the_company(client, company, other_company):
 
 @pytest.mark.django_db
 def test_list_pages_show_export_and_resend(client, company):
-    login(client, company)
+    log_in(client, company, Role.MARKETER)
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
     pending_member(newsletter, "old@example.com", timedelta(days=2))
 
@@ -111,7 +105,7 @@ def test_list_pages_show_export_and_resend(client, company):
 
 @pytest.mark.django_db
 def test_viewer_sees_export_but_not_resend(client, company):
-    login(client, company, role=Role.VIEWER)
+    log_in(client, company, Role.VIEWER)
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
     pending_member(newsletter, "old@example.com", timedelta(days=2))
 
