@@ -22,12 +22,12 @@ past three tries the items go one at a time, so only a truly conflicting item fa
 """
 
 import json
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-import psycopg
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from salloq.core.models import Company
 
-from . import services
+from . import bulk_sql, services
 from .consent_policy import NO_CONSENT, ConsentContext, consent_with, decide_status
 from .contact_input import CONTACT_COLUMNS, CompanyRefs, clean_contact_input
 from .models import (
@@ -62,6 +62,8 @@ FIELD_VALUE_COLUMNS = ["text_value", "number_value", "date_value", "bool_value"]
 # A unique violation means another transaction inserted one of our new contacts meanwhile;
 # re-reading the batch picks their row up. Past this many tries, items go one at a time.
 BATCH_ATTEMPTS = 3
+# A row's values in UPDATED_COLUMNS order, read in one C call.
+_ROW_VALUES = operator.attrgetter(*UPDATED_COLUMNS)
 
 
 @dataclass
@@ -218,20 +220,7 @@ class _Row:
         self.erased_at = erased_at
 
     def snapshot(self) -> tuple:
-        return (
-            self.email,
-            self.external_id,
-            self.phone,
-            self.first_name,
-            self.last_name,
-            self.lang,
-            self.source,
-            self.status,
-            self.phone_valid,
-            self.properties,
-            self.tags,
-            self.erased_at,
-        )
+        return _ROW_VALUES(self)
 
 
 def _write(company: Company, items: list[_Item]) -> list[BulkItemResult]:
@@ -313,83 +302,6 @@ def _columns(rows: list, names) -> list[list]:
     return [[getattr(row, name) for row in rows] for name in names]
 
 
-# The PostgreSQL statements send their parameters in binary, apart from the statement (%b;
-# _binary_cursor).
-#
-# The lookups. The unique indexes on email and external_id are partial (WHERE email <> '', WHERE external_id IS
-# NOT NULL); a lookup must repeat their conditions, or the planner cannot use them. Each value
-# probes its index once, in a LATERAL subquery: `email = ANY(...) OR external_id = ANY(...)` is
-# priced as a thousand random probes and planned as a scan of all the company's contacts (a third
-# of an update batch's time at 100,000 contacts), and a plain join is hash-joined against all of
-# them whenever the statistics say the company is small (every batch of a first import).
-# The rows found are locked (FOR NO KEY UPDATE, what the UPDATE takes anyway, so foreign keys to
-# them do not wait): properties and tags are merged in Python, and a concurrent batch holding
-# the same contact must wait and read the merged row, not overwrite it. Locking in id order
-# keeps two batches from deadlocking on each other's rows.
-# Columns in UPDATED_COLUMNS order, as _Row takes them.
-_LOOKUP_CONTACTS = """
-SELECT c.id, c.email, c.external_id, c.phone, c.first_name, c.last_name, c.lang, c.source, c.status, c.phone_valid,
-    c.properties, c.tags, c.erased_at
-FROM contacts_contact AS c
-WHERE c.id IN (
-    SELECT m.id FROM UNNEST(%b::varchar[]) AS v(email) CROSS JOIN LATERAL (
-        SELECT id FROM contacts_contact WHERE company_id = %b AND email = v.email AND email <> '' LIMIT 1
-    ) AS m
-    UNION ALL
-    SELECT m.id FROM UNNEST(%b::varchar[]) AS v(external_id) CROSS JOIN LATERAL (
-        SELECT id FROM contacts_contact
-        WHERE company_id = %b AND external_id = v.external_id AND external_id IS NOT NULL LIMIT 1
-    ) AS m
-)
-ORDER BY c.id
-FOR NO KEY UPDATE OF c
-"""
-_LOOKUP_SUPPRESSIONS = "SELECT email FROM contacts_suppression WHERE company_id = %b AND email = ANY(%b::varchar[])"
-# The writes: one statement per table, every row's values in array parameters.
-_UPDATE_CONTACTS = """
-UPDATE contacts_contact AS c SET email = v.email, external_id = v.external_id, phone = v.phone,
-    first_name = v.first_name, last_name = v.last_name, lang = v.lang, source = v.source, status = v.status,
-    phone_valid = v.phone_valid, properties = v.properties::jsonb, tags = v.tags::jsonb, erased_at = v.erased_at,
-    updated_at = %b
-FROM UNNEST(%b::bigint[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[],
-    %b::varchar[], %b::varchar[], %b::boolean[], %b::text[], %b::text[], %b::timestamptz[])
-    AS v(id, email, external_id, phone, first_name, last_name, lang, source, status, phone_valid, properties, tags,
-    erased_at)
-WHERE c.id = v.id AND c.company_id = %b
-"""
-_INSERT_CONTACTS = """
-INSERT INTO contacts_contact (company_id, email, external_id, phone, first_name, last_name, lang, source, status,
-    phone_valid, properties, tags, created_at, updated_at)
-SELECT %b, v.email, v.external_id, v.phone, v.first_name, v.last_name, v.lang, v.source, v.status, v.phone_valid,
-    v.properties::jsonb, v.tags::jsonb, %b, %b
-FROM UNNEST(%b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[],
-    %b::varchar[], %b::boolean[], %b::text[], %b::text[]) WITH ORDINALITY
-    AS v(email, external_id, phone, first_name, last_name, lang, source, status, phone_valid, properties, tags, n)
-ORDER BY v.n
-RETURNING id
-"""
-_UPSERT_FIELD_VALUES = """
-INSERT INTO contacts_customfieldvalue (contact_id, field_id, text_value, number_value, date_value, bool_value)
-SELECT * FROM UNNEST(%b::bigint[], %b::bigint[], %b::text[], %b::numeric[], %b::date[], %b::boolean[])
-ON CONFLICT (contact_id, field_id) DO UPDATE SET text_value = EXCLUDED.text_value,
-    number_value = EXCLUDED.number_value, date_value = EXCLUDED.date_value, bool_value = EXCLUDED.bool_value
-"""
-_INSERT_CONSENT_RECORDS = """
-INSERT INTO contacts_consentrecord (company_id, contact_id, action, contact_list_id, source, ip_address, user_agent,
-    note, created_at)
-SELECT %b, v.contact_id, v.action, v.contact_list_id, %b, %b::inet, %b, v.note, %b
-FROM UNNEST(%b::bigint[], %b::varchar[], %b::bigint[], %b::varchar[]) WITH ORDINALITY
-    AS v(contact_id, action, contact_list_id, note, n)
-ORDER BY v.n
-"""
-_INSERT_MEMBERSHIPS = """
-INSERT INTO contacts_listmembership (contact_list_id, contact_id, status, created_at, subscribed_at)
-SELECT %b, v.contact_id, %b, %b, %b FROM UNNEST(%b::bigint[]) WITH ORDINALITY AS v(contact_id, n)
-ORDER BY v.n
-RETURNING id
-"""
-
-
 def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], now) -> None:
     """The same writes as _save_orm in one statement per table: Django's bulk_update builds a CASE
     per row and column, which costs many times what the rows themselves do."""
@@ -400,10 +312,10 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], now) 
     def tags(rows: list[_Row]) -> list[str]:
         return [json.dumps(row.tags) for row in rows]
 
-    with _binary_cursor() as cursor:
+    with bulk_sql.binary_cursor() as cursor:
         if changed:
             cursor.execute(
-                _UPDATE_CONTACTS,
+                bulk_sql.UPDATE_CONTACTS,
                 [
                     now,
                     [row.pk for row in changed],
@@ -417,7 +329,7 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], now) 
         if batch.new_rows:
             rows = batch.new_rows
             cursor.execute(
-                _INSERT_CONTACTS,
+                bulk_sql.INSERT_CONTACTS,
                 [company.pk, now, now, *_columns(rows, CONTACT_COLUMNS), properties(rows), tags(rows)],
             )
             # Rows come back in the order inserted, as Django's own bulk_create relies on.
@@ -426,7 +338,7 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], now) 
         if batch.field_values:
             values = list(batch.field_values.values())
             cursor.execute(
-                _UPSERT_FIELD_VALUES,
+                bulk_sql.UPSERT_FIELD_VALUES,
                 [
                     [row.pk for row, _, _ in values],
                     [custom_field.pk for _, custom_field, _ in values],
@@ -435,26 +347,13 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], now) 
             )
 
 
-def _binary_cursor():
-    """A cursor on Django's PostgreSQL connection (same transaction, same query logging) that sends
-    parameters apart from the statement and, where the statement says %b, in binary.
-
-    Django's own cursors bind on the client: every value of a 1000-row array is quoted into the
-    SQL text, element by element, through a regular expression. For a batch that quoting cost
-    more Python time than all the rest of the batch's writes (bench/README.md); binary arrays
-    cost a fraction of it and PostgreSQL does not have to parse them either.
-    """
-    connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
-
-
 def _existing_rows(company: Company, emails: set[str], external_ids: set[str]) -> list[_Row]:
     """The company's contacts that have one of `emails` or `external_ids`."""
     if not emails and not external_ids:
         return []
     if connection.vendor == "postgresql":
-        with _binary_cursor() as cursor:
-            cursor.execute(_LOOKUP_CONTACTS, [list(emails), company.pk, list(external_ids), company.pk])
+        with bulk_sql.binary_cursor() as cursor:
+            cursor.execute(bulk_sql.LOOKUP_CONTACTS, [list(emails), company.pk, list(external_ids), company.pk])
             rows = cursor.fetchall()
         # Django's connection hands jsonb over as text, for JSONField to decode.
         return [_Row(*values[:-3], json.loads(values[-3]), json.loads(values[-2]), values[-1]) for values in rows]
@@ -467,8 +366,8 @@ def _suppressed(company: Company, emails: set[str]) -> set[str]:
     if not emails:
         return set()
     if connection.vendor == "postgresql":
-        with _binary_cursor() as cursor:
-            cursor.execute(_LOOKUP_SUPPRESSIONS, [company.pk, list(emails)])
+        with bulk_sql.binary_cursor() as cursor:
+            cursor.execute(bulk_sql.LOOKUP_SUPPRESSIONS, [company.pk, list(emails)])
             return {email for (email,) in cursor.fetchall()}
     suppressions = Suppression.objects.for_company(company).filter(email__in=emails).order_by()
     return set(suppressions.values_list("email", flat=True))
@@ -561,9 +460,9 @@ def _insert_consent_records(
         return
     if connection.vendor == "postgresql":
         columns = list(zip(*records, strict=True))
-        with _binary_cursor() as cursor:
+        with bulk_sql.binary_cursor() as cursor:
             cursor.execute(
-                _INSERT_CONSENT_RECORDS,
+                bulk_sql.INSERT_CONSENT_RECORDS,
                 [
                     company_id,
                     consent.source[:100],
@@ -745,8 +644,8 @@ def _insert_memberships(contact_list: ContactList, contact_ids: list[int], statu
         return []
     subscribed_at = now if status == MembershipStatus.SUBSCRIBED else None
     if connection.vendor == "postgresql":
-        with _binary_cursor() as cursor:
-            cursor.execute(_INSERT_MEMBERSHIPS, [contact_list.pk, status, now, subscribed_at, contact_ids])
+        with bulk_sql.binary_cursor() as cursor:
+            cursor.execute(bulk_sql.INSERT_MEMBERSHIPS, [contact_list.pk, status, now, subscribed_at, contact_ids])
             return [pk for (pk,) in cursor.fetchall()]
     memberships = ListMembership.objects.bulk_create(
         [

@@ -450,7 +450,7 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
     batch at a million contacts). The plan is checked with every other index out of the way (in
     this test's transaction), since on a test-sized table any plan is cheap."""
     # Nothing proves `email = v.email` implies `email <> ''`: the lookup must say so itself.
-    from contacts.bulk import _LOOKUP_CONTACTS, _binary_cursor
+    from contacts.bulk_sql import LOOKUP_CONTACTS, binary_cursor
 
     items = [{"email": f"c{n}@example.com", "external_id": f"C{n}"} for n in range(150)]
     bulk(company, items)
@@ -458,7 +458,7 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
         results = bulk(company, items)
     assert {r.status for r in results} == {"updated"}
     assert sum(q["sql"].lstrip().startswith("SELECT c.id, c.email") for q in queries) == 1  # the lookup ran, once
-    with _binary_cursor() as cursor:
+    with binary_cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'contacts_contact'"
             " AND indexname NOT IN ('contact_unique_email_per_company', 'contact_unique_external_id_per_company',"
@@ -468,7 +468,7 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute("SET LOCAL enable_seqscan = off")
         emails, external_ids = [i["email"] for i in items], [i["external_id"] for i in items]
-        cursor.execute(f"EXPLAIN {_LOOKUP_CONTACTS}", [emails, company.pk, external_ids, company.pk])
+        cursor.execute(f"EXPLAIN {LOOKUP_CONTACTS}", [emails, company.pk, external_ids, company.pk])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "contact_unique_email_per_company" in plan and "contact_unique_external_id_per_company" in plan, plan
 
