@@ -16,6 +16,7 @@ where it stopped and the dashboard shows how far it got."""
 from dataclasses import dataclass
 from datetime import timedelta
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -24,6 +25,7 @@ from django.utils import timezone
 from salloq.core.models import Company
 
 from . import bulk, services
+from .consent_policy import ConsentContext
 from .filters import ContactFilterSet
 from .models import (
     BulkActionKind,
@@ -35,9 +37,10 @@ from .models import (
     ListMembership,
     MembershipStatus,
 )
-from .services import ConsentContext
 from .tags import merge_tags
 
+# Tasks are enqueued by name, not imported: contacts.tasks imports this module.
+RUN_TASK = "contacts.tasks.run_contact_bulk_action"
 # Up to this many contacts an action runs in the request; more go to a worker, with a progress page.
 INLINE_LIMIT = 500
 # Contacts per transaction (and per progress update) of a run.
@@ -144,9 +147,7 @@ def runs_in_background(bulk_action: ContactBulkAction) -> bool:
 def contact_bulk_action_start(*, bulk_action: ContactBulkAction) -> None:
     """Carry the action out now (a small one) or hand it to a worker once the row is committed."""
     if runs_in_background(bulk_action):
-        from . import tasks
-
-        transaction.on_commit(lambda: tasks.run_contact_bulk_action.delay(bulk_action.pk))
+        transaction.on_commit(lambda: current_app.tasks[RUN_TASK].delay(bulk_action.pk))
     else:
         contact_bulk_action_run(bulk_action_id=bulk_action.pk)
 
@@ -295,7 +296,5 @@ def list_confirmations_resend(*, contact_list: ContactList) -> ResendResult:
         queued = owed.count()
         owed.filter(confirmation_sent_at__isnull=False).update(confirmation_sent_at=None)
         if queued:
-            from . import tasks
-
-            transaction.on_commit(tasks.send_double_opt_in_confirmations.delay)
+            transaction.on_commit(current_app.tasks[services.CONFIRMATIONS_TASK].delay)
     return ResendResult(queued=queued, recently_sent=recently_sent, not_mailable=total - queued - recently_sent)
