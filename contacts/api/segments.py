@@ -16,6 +16,7 @@ from contacts import segments
 from contacts.models import Contact, Segment
 from contacts.segments import services as segment_services
 from contacts.segments.schema import DEFINITION_SCHEMA
+from salloq.core.api.fields import NO_NUL
 from salloq.core.api.scoping import CompanyScopedAPIView
 from salloq.core.errors import ApiError
 from salloq.core.models import Company, Scope
@@ -24,8 +25,10 @@ from salloq.core.pagination import PagePagination
 from salloq.core.schema import ErrorSerializer
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 20, 100
-NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
-NO_NUL = "^[^\\u0000]*$"
+# A segment name's pattern as the schema has always published it (\\s, where fields.NOT_BLANK spells
+# out what str.strip() removes): the service trims and refuses a blank name either way.
+SEGMENT_NAME = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
 
 @extend_schema_field(copy.deepcopy(DEFINITION_SCHEMA))
 class DefinitionField(serializers.JSONField):
@@ -45,7 +48,7 @@ class SegmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["segment_id", "created_at", "updated_at"]
 
 
-@extend_schema_field({"type": "string", "pattern": NOT_BLANK, "maxLength": 200})
+@extend_schema_field({"type": "string", "pattern": SEGMENT_NAME, "maxLength": 200})
 class SegmentNameField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):

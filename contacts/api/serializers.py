@@ -46,30 +46,24 @@ from contacts.models import (
 )
 from events.models import Event
 from salloq.core import numbers
-from salloq.core.numbers import NumberError, parse_decimal
-from salloq.core.validators import validate_header_safe
-
-# PostgreSQL cannot store NUL in text or JSON; the schema says so, so clients and fuzzers know.
-NO_NUL = "^[^\\u0000]*$"
-# Text fields: "" is documented separately where it is allowed (drf-spectacular adds a oneOf).
-TEXT = "^[^\\u0000]+$"
-# What str.strip() removes, spelled out: "\\s" means other things in other regex dialects.
-SPACE = "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
-NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
-# What the email validator always accepts: an ASCII dot-atom local part and a host name with a
-# letters-only top-level label. The schema promises no more, so a generated address the validator
-# would refuse (a non-ASCII local part, say) is schema-invalid too.
-EMAIL_ATOM = "[-!#$%&'*+/=?^_`{|}~0-9A-Za-z]+"
-EMAIL_PATTERN = (
-    f"^{EMAIL_ATOM}(\\.{EMAIL_ATOM})*@([0-9A-Za-z]([-0-9A-Za-z]{{0,61}}[0-9A-Za-z])?\\.)+[A-Za-z]{{2,63}}$"
+from salloq.core.api import fields
+from salloq.core.api.fields import (
+    EMAIL_SCHEMA,
+    NO_NUL,
+    TEXT,
+    HeaderNameField,
+    IdField,
+    IPField,
+    LookupEmailField,
+    NonBlankCharField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictNumberField,
 )
-EMAIL_SCHEMA = {"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "minLength": 1, "maxLength": 254}
+from salloq.core.numbers import as_json_number
+
 NUMBER_LIMIT = int(numbers.NUMBER_LIMIT)  # key information and custom number values stay below it
-
-
-def json_number(value: Decimal) -> int | float:
-    """Decimals stored with six places read back as the number that was sent: 13, not "13.000000"."""
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def service_error_details(exc: DjangoValidationError) -> dict:
@@ -80,69 +74,11 @@ def service_error_details(exc: DjangoValidationError) -> dict:
 # --- Strict input fields ----------------------------------------------------------------------
 
 
-@extend_schema_field({"type": "string", "pattern": TEXT})
-class StrictCharField(serializers.CharField):
-    """Text only: 42 or true are a 400, not the strings "42" or "True". The length limit counts what
-    was sent, as the schema's maxLength does, not what is left once surrounding spaces are trimmed."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        if self.max_length is not None and len(data) > self.max_length:
-            self.fail("max_length", max_length=self.max_length)
-        return super().to_internal_value(data)
-
-
-@extend_schema_field({"type": "string", "pattern": NOT_BLANK})
-class NonBlankCharField(StrictCharField):
-    """Text with at least one visible character (surrounding spaces are trimmed)."""
-
-
-# NOT_BLANK without control characters (see salloq.core.validators).
-HEADER_NAME_CHAR = "[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]"
-HEADER_NAME = (
-    f"^{HEADER_NAME_CHAR}*"
-    "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-    f"{HEADER_NAME_CHAR}*$"
-)
-
-
-@extend_schema_field({"type": "string", "pattern": HEADER_NAME})
-class HeaderNameField(NonBlankCharField):
-    """A name that ends up in email headers (a list's name is the subject of its confirmation
-    emails): no line breaks or other control characters."""
-
-    default_validators = [validate_header_safe]
-
-
 @extend_schema_field(EMAIL_SCHEMA)
-class NormalizedEmailField(StrictCharField):
+class NormalizedEmailField(fields.NormalizedEmailField):
     """Normalized like every other entry point: trimmed, lower-case, validated."""
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 254)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if value == "":
-            return value
-        try:
-            return normalize_email(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["email"]) from None
-
-
-@extend_schema_field({"type": "string", "format": "email"})
-class LookupEmailField(StrictCharField):
-    """An address to look a row up by: normalized but not validated, as an invalid one simply finds nothing."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 254)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        return super().to_internal_value(data).lower()
+    normalize = staticmethod(normalize_email)
 
 
 @extend_schema_field(
@@ -160,53 +96,6 @@ class LookupEmailField(StrictCharField):
 )
 class PhoneField(StrictCharField):
     """Documents the phone; contact_input.clean_contact_input judges it."""
-
-
-@extend_schema_field({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})
-class IPField(serializers.IPAddressField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: "5" and 5.5 are a 400."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class IdField(StrictIntegerField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(**kwargs)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """true or false: "yes" and 1 are a 400."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
-class StrictNumberField(serializers.FloatField):
-    """A JSON number, kept exact as a Decimal (the JSON text 0.1 stays 0.1), bounded by parse_decimal."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
-        try:
-            value = parse_decimal(data)  # a float's shortest repr is the number the JSON text said
-        except NumberError as exc:
-            raise serializers.ValidationError(f"The value {exc}.") from None
-        self.run_validators(value)
-        return value
 
 
 @extend_schema_field(
@@ -266,7 +155,7 @@ class CustomFieldsInputField(serializers.Field):
 
 def field_value_json(value):
     if isinstance(value, Decimal):
-        return json_number(value)
+        return as_json_number(value)
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -544,7 +433,7 @@ class KeyInformationExportSerializer(serializers.ModelSerializer):
         fields = ["name", "value", "updated_at"]
 
     def get_value(self, entry: KeyInformation) -> float | str | None:
-        return json_number(entry.numeric_value) if entry.numeric_value is not None else entry.text_value
+        return as_json_number(entry.numeric_value) if entry.numeric_value is not None else entry.text_value
 
 
 class MembershipExportSerializer(serializers.ModelSerializer):
@@ -774,7 +663,7 @@ class KeyInformationEntrySerializer(serializers.Serializer):
     value = serializers.SerializerMethodField()
 
     def get_value(self, entry: KeyInformation) -> float | str:
-        return json_number(entry.numeric_value) if entry.numeric_value is not None else entry.text_value
+        return as_json_number(entry.numeric_value) if entry.numeric_value is not None else entry.text_value
 
 
 class KeyInformationResponseSerializer(serializers.Serializer):

@@ -25,6 +25,7 @@ from contacts.models import (
     MembershipStatus,
     Suppression,
 )
+from salloq.core.api.fields import EMAIL_SCHEMA, NO_NUL, NOT_BLANK
 from salloq.core.api.parsers import item_input_errors
 from salloq.core.api.scoping import CompanyScopedAPIView
 from salloq.core.api.service_errors import service_errors
@@ -94,9 +95,9 @@ STATUS = OpenApiParameter(
     "status", {"type": "string", "enum": ["", *ContactStatus.values]}, description="Contact status"
 )
 SEARCH = OpenApiParameter(
-    "search", {"type": "string", "pattern": s.NO_NUL, "maxLength": 200}, description="Words in name or email"
+    "search", {"type": "string", "pattern": NO_NUL, "maxLength": 200}, description="Words in name or email"
 )
-TAG = OpenApiParameter("tag", {"type": "string", "pattern": s.NO_NUL, "maxLength": 100}, description="Has this tag")
+TAG = OpenApiParameter("tag", {"type": "string", "pattern": NO_NUL, "maxLength": 100}, description="Has this tag")
 INCLUDE_ERASED = OpenApiParameter(
     "include_erased",
     OpenApiTypes.BOOL,
@@ -498,7 +499,7 @@ CONTACT_IN_QUERY = OpenApiParameter(
     description="The contact, by `email` and/or `contactId` (each its own query parameter).",
 )
 KEY_INFORMATION_NAME = OpenApiParameter(
-    "name", {"type": "string", "pattern": s.NOT_BLANK, "maxLength": 255}, description="Only this value."
+    "name", {"type": "string", "pattern": NOT_BLANK, "maxLength": 255}, description="Only this value."
 )
 
 
@@ -530,7 +531,7 @@ class KeyInformationView(KeyInformationAPIView):
 
 EMAIL_IN_PATH = OpenApiParameter(
     "email",
-    s.EMAIL_SCHEMA,
+    EMAIL_SCHEMA,
     OpenApiParameter.PATH,
     description="The address, URL-encoded (+ as %2B, @ as %40 or literal).",
 )

@@ -12,9 +12,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from contacts import services
-from contacts.api.serializers import HEADER_NAME
 from contacts.models import ContactList
 from salloq.core import services as core_services
+from salloq.core.api.fields import HEADER_NAME
 from salloq.core.models import Company
 from salloq.core.validators import header_safe, validate_header_safe
 
