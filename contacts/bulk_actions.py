@@ -19,7 +19,7 @@ from datetime import timedelta
 from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from salloq.core.models import Company
@@ -162,6 +162,17 @@ def _claim(bulk_action_id: int) -> bool:
         pk=bulk_action_id, status=BulkActionStatus.RUNNING, heartbeat_at__lt=now - STALLED_AFTER
     )
     return bool(stalled.update(heartbeat_at=now))
+
+
+def stalled_bulk_actions(*, limit: int = 100) -> list[int]:
+    """Large actions a worker should be running and is not: running with no progress for
+    STALLED_AFTER (the worker died), or still waiting that long after they were asked for (the
+    message was lost). A run of each claims it, so one that is merely slow is not run twice."""
+    cutoff = timezone.now() - STALLED_AFTER
+    running = Q(status=BulkActionStatus.RUNNING, heartbeat_at__lt=cutoff)
+    waiting = Q(status=BulkActionStatus.PENDING, created_at__lt=cutoff, total__gt=INLINE_LIMIT)
+    stalled = ContactBulkAction.objects.filter(running | waiting).order_by("pk")
+    return list(stalled.values_list("pk", flat=True)[:limit])
 
 
 def contact_bulk_action_release(*, bulk_action_id: int) -> None:

@@ -73,3 +73,11 @@ def run_contact_bulk_action(self, bulk_action_id: int) -> None:
             bulk_action_id=bulk_action_id, message=f"Unexpected error ({type(exc).__name__}); it has been logged."
         )
         raise
+
+
+@shared_task
+def resume_stalled_bulk_actions() -> None:
+    """Beat, every minute: large bulk actions whose worker died (or whose message was lost) run
+    again from their last committed chunk."""
+    for bulk_action_id in bulk_actions.stalled_bulk_actions():
+        run_contact_bulk_action.delay(bulk_action_id)

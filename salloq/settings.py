@@ -338,6 +338,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15 * 60.0,
     },
     "contacts-resume-stalled-imports": {"task": "contacts.tasks.resume_stalled_imports", "schedule": 60.0},
+    "contacts-resume-stalled-bulk-actions": {"task": "contacts.tasks.resume_stalled_bulk_actions", "schedule": 60.0},
 }
 # A running CSV import with no progress for this long lost its worker: the beat job above resumes it.
 # A chunk of 1000 rows commits in well under a second, so minutes leave room for a slow database.

@@ -3,11 +3,13 @@ selections inline, large ones in a Celery worker with a progress page."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
-from contacts import bulk_actions, services
+from contacts import bulk_actions, services, tasks
 from contacts.models import (
     BulkActionStatus,
     ConsentAction,
@@ -354,3 +356,22 @@ def test_command_shows_progress(company, capsys):
 
     out = capsys.readouterr().out
     assert "tag" in out and "100/400" in out and "25%" in out and company.name in out
+
+
+def test_beat_resumes_an_action_whose_worker_died(company, celery_worker_thread, finished_tasks):
+    many(company, 3)
+    selection = bulk_actions.Selection(contact_ids=None, filters={})
+    action = bulk_actions.contact_bulk_action_create(company=company, action="tag", selection=selection, tags=["t"])
+    stale = timezone.now() - bulk_actions.STALLED_AFTER - timedelta(seconds=1)
+    ContactBulkAction.objects.filter(pk=action.pk).update(status="running", heartbeat_at=stale)
+    fresh = bulk_actions.contact_bulk_action_create(company=company, action="tag", selection=selection, tags=["u"])
+    ContactBulkAction.objects.filter(pk=fresh.pk).update(status="running", heartbeat_at=timezone.now())
+
+    assert bulk_actions.stalled_bulk_actions() == [action.pk]
+    tasks.resume_stalled_bulk_actions.delay()
+    finished_tasks.wait_for("contacts.tasks.run_contact_bulk_action")
+
+    action.refresh_from_db(), fresh.refresh_from_db()
+    assert (action.status, action.processed) == ("done", 3)
+    assert fresh.status == "running"  # its worker is alive: left alone
+    assert list(Contact.objects.values_list("tags", flat=True)) == [["t"]] * 3
