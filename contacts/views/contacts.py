@@ -19,6 +19,7 @@ from salloq.core.models import Role
 from salloq.core.views import company_view
 
 from .. import bulk_actions, selectors, services
+from ..contact_input import CompanyRefs, clean_contact_input
 from ..filters import ContactFilterSet
 from ..forms import (
     AddMemberForm,
@@ -32,6 +33,7 @@ from ..forms import (
     SuppressionForm,
     add_service_errors,
     split_choices,
+    split_tags,
 )
 from ..mailability import (
     NOT_MAILED_BECAUSE,
@@ -122,6 +124,8 @@ def contacts(request: HttpRequest) -> HttpResponse:
                 for warning in result.warnings:
                     messages.warning(request, warning)
                 return _redirect(request, reverse("contacts:contact_detail", args=[result.contact.pk]))
+        else:
+            _add_input_errors(form, request.company)
         status = 400
 
     sort = parse_sort(request.GET.get("sort"))
@@ -167,6 +171,20 @@ def _detail_context(request: HttpRequest, contact: Contact, **forms) -> dict:
         "can_edit": _can_edit(request) and contact.erased_at is None,
         "erase_form": forms.get("erase_form") or EraseForm(),
     }
+
+
+def _add_input_errors(form: ContactCreateForm, company) -> None:
+    """All of a form's errors at once: when the form itself refused some fields, the service's
+    rules (clean_contact_input, which writes nothing) still judge the fields it accepted."""
+    data = {name: value for name, value in form.cleaned_data.items() if value}
+    if "tags" in data:
+        data["tags"] = split_tags(data["tags"])
+    try:
+        clean_contact_input(data, CompanyRefs(company.pk))
+    except ValidationError as exc:
+        fresh = {key: errors for key, errors in exc.message_dict.items() if key not in form.errors}
+        if fresh:
+            add_service_errors(form, ValidationError(fresh))
 
 
 @company_view()
