@@ -1,5 +1,5 @@
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
@@ -9,6 +9,7 @@ from ..errors import ApiError, error_response
 from ..middleware import DEFAULT_CSP
 from ..models import ApiKey, Scope
 from ..pagination import PagePagination
+from ..schema import ErrorSerializer
 from ..services import api_key_revoke
 from .scoping import CompanyScopedAPIView
 from .serializers import ApiKeySerializer, CredentialsSerializer
@@ -48,7 +49,10 @@ class ApiKeyViewSet(CompanyScopedAPIView, mixins.ListModelMixin, mixins.Retrieve
     write_scope = Scope.ALL
 
     @extend_schema(
-        responses={200: ApiKeySerializer},
+        responses={
+            200: ApiKeySerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The key sending the request cannot revoke itself."),
+        },
         description=(
             "Revoke the key. It stops working at once; the record stays for the audit trail. "
             "The key sending the request cannot revoke itself (409): an integration cannot lock "
