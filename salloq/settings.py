@@ -351,6 +351,18 @@ API_DEFAULT_HOURLY_LIMIT = env_int("API_DEFAULT_HOURLY_LIMIT", 1000, minimum=1)
 # guessing keys is as expensive as using one.
 API_ANONYMOUS_HOURLY_LIMIT = env_int("API_ANONYMOUS_HOURLY_LIMIT", 1000, minimum=1)
 
+# Signed webhooks (POST /api/webhook, events/webhooks.py). A `t=<unix>,v1=<hex>` signature is
+# accepted this many seconds either side of the server's clock, and a delivery's digest is kept
+# as long, so identical bytes are processed once.
+WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# A plain signature (hex HMAC of the body, no timestamp) can be replayed at any time: its digest is
+# kept this long.
+WEBHOOK_PLAIN_REPLAY_WINDOW_HOURS = env_int("WEBHOOK_PLAIN_REPLAY_WINDOW_HOURS", 24, minimum=1)
+# After Settings -> Webhook secret rotates the secret, the previous one stays valid this long (0: at once refused).
+WEBHOOK_PREVIOUS_SECRET_GRACE_HOURS = env_int("WEBHOOK_PREVIOUS_SECRET_GRACE_HOURS", 24, minimum=0)
+# Webhook requests are counted per company and client address, like keyless API requests.
+WEBHOOK_HOURLY_LIMIT = env_int("WEBHOOK_HOURLY_LIMIT", 10_000, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["salloq.core.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["salloq.core.permissions.HasApiKeyScope"],

@@ -14,7 +14,13 @@ class MembershipInline(admin.TabularInline):
 class CompanyAdmin(admin.ModelAdmin):
     list_display = ["name", "id", "created_at", "webhook_secret_rotated_at"]
     search_fields = ["name"]
-    readonly_fields = ["webhook_secret", "webhook_secret_rotated_at", "created_at"]
+    readonly_fields = [
+        "webhook_secret",
+        "webhook_secret_rotated_at",
+        "webhook_previous_secret",
+        "webhook_previous_secret_expires_at",
+        "created_at",
+    ]
     inlines = [MembershipInline]
 
 

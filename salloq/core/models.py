@@ -14,6 +14,10 @@ class Company(models.Model):
     # Shared secret for HMAC-signed webhooks from the shop/POS (seed 000 /api/webhook).
     webhook_secret = models.CharField(max_length=100, blank=True)
     webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    # The secret before the last rotation, still accepted until its expiry so the shop can switch
+    # to the new one without refused deliveries (WEBHOOK_PREVIOUS_SECRET_GRACE_HOURS).
+    webhook_previous_secret = models.CharField(max_length=100, blank=True)
+    webhook_previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     # Lists created without saying otherwise ask new subscribers to confirm by email.
     double_opt_in_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -24,6 +28,19 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def webhook_secrets(self, now=None) -> list[str]:
+        """The secrets a webhook may be signed with: the current one, and the previous one until its expiry."""
+        now = now or timezone.now()
+        secrets = [self.webhook_secret] if self.webhook_secret else []
+        expires_at = self.webhook_previous_secret_expires_at
+        if self.webhook_previous_secret and expires_at is not None and now < expires_at:
+            secrets.append(self.webhook_previous_secret)
+        return secrets
+
+    @property
+    def webhook_previous_secret_active(self) -> bool:
+        return len(self.webhook_secrets()) == 2
 
 
 class CompanyScopedModel(models.Model):

@@ -1,8 +1,9 @@
 """Writes for the core: companies, memberships, API keys, webhook secrets."""
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -101,8 +102,21 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 def webhook_secret_rotate(*, company: Company) -> str:
+    """A new webhook secret; the one it replaces stays valid for WEBHOOK_PREVIOUS_SECRET_GRACE_HOURS,
+    so deliveries the shop signs before it is updated are not refused (events/webhooks.py)."""
+    now = timezone.now()
+    grace = timedelta(hours=settings.WEBHOOK_PREVIOUS_SECRET_GRACE_HOURS)
+    company.webhook_previous_secret = company.webhook_secret if grace else ""
+    company.webhook_previous_secret_expires_at = now + grace if company.webhook_previous_secret else None
     # Standard Webhooks' format: "whsec_" and base64 of 24 random bytes.
     company.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
-    company.webhook_secret_rotated_at = timezone.now()
-    company.save(update_fields=["webhook_secret", "webhook_secret_rotated_at"])
+    company.webhook_secret_rotated_at = now
+    company.save(
+        update_fields=[
+            "webhook_secret",
+            "webhook_secret_rotated_at",
+            "webhook_previous_secret",
+            "webhook_previous_secret_expires_at",
+        ]
+    )
     return company.webhook_secret
