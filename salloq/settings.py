@@ -339,10 +339,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "contacts-resume-stalled-imports": {"task": "contacts.tasks.resume_stalled_imports", "schedule": 60.0},
     "contacts-resume-stalled-bulk-actions": {"task": "contacts.tasks.resume_stalled_bulk_actions", "schedule": 60.0},
+    # Events stored whose dispatch to the handlers never ran (events/dispatch.py).
+    "events-sweep-undispatched": {"task": "events.tasks.sweep_undispatched_events", "schedule": 60.0},
+    "events-delete-expired": {"task": "events.tasks.delete_expired_events", "schedule": 60 * 60.0},
 }
 # A running CSV import with no progress for this long lost its worker: the beat job above resumes it.
 # A chunk of 1000 rows commits in well under a second, so minutes leave room for a slow database.
 CONTACT_IMPORT_STALLED_AFTER = env_int("CONTACT_IMPORT_STALLED_AFTER", 180, minimum=1)
+
+# Events are deleted this many days after they occurred (events/retention.py, hourly); 0 keeps them.
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 0, minimum=0)
 
 # --- API ---------------------------------------------------------------------------
 

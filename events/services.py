@@ -1,0 +1,297 @@
+"""Writes for events: `record_events`, the one way events are stored (API, webhook, import, seed 003).
+
+    from events.services import record_events
+    results = record_events(company=company, items=[{"event_type": ..., "event_data": {...}}], source="webhook")
+
+One call is one transaction with a bounded number of queries whatever the number of items: one
+read of the idempotency keys already stored, one read of the contacts named, one bulk upsert of the
+contacts to create (contacts.bulk), one multi-row INSERT ... ON CONFLICT DO NOTHING per 500 events
+and one read of the keys a concurrent request stored meanwhile. Nothing slow runs here: after
+commit, events.dispatch hands the new events' ids to one Celery task per batch.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contacts.bulk import contacts_bulk_upsert
+from contacts.consent_policy import ConsentContext
+from contacts.models import Contact
+from salloq.core.models import Company
+
+from . import dispatch
+from .event_input import CleanEvent, EventInputError, clean_event, idempotency_key_problem
+from .models import Event, EventSource
+
+# One INSERT carries this many rows: 500 x 10 parameters stays under every database's limit.
+INSERT_CHUNK = 500
+MAX_BATCH = 1000
+CREATED = 201
+INVALID = 400
+_COLUMNS = (
+    "company_id",
+    "contact_id",
+    "event_type",
+    "data",
+    "value",
+    "occurred_at",
+    "received_at",
+    "source",
+    "idempotency_key",
+    "dispatched_at",
+)
+
+
+@dataclass
+class EventResult:
+    """What happened to one item. `status` is the HTTP status the item would have alone: 201 stored
+    (a retry of a stored event also gets 201 with the same event_id, and duplicate=True), 400
+    refused with `errors` keyed by field path ("event_data.total")."""
+
+    index: int
+    status: int
+    event_id: int | None = None
+    contact_id: int | None = None
+    duplicate: bool = False
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def created(self) -> bool:
+        return self.status == CREATED and not self.duplicate
+
+
+def record_events(
+    *,
+    company: Company,
+    items: list[Any],
+    source: str = EventSource.API,
+    idempotency_key: str | None = None,
+    item_errors: dict[int, dict[str, list[str]]] | None = None,
+    dispatch_after_commit: bool = True,
+) -> list[EventResult]:
+    """Validate and store `items` (each {"event_type", "event_data"} or seed 003's {"contact", "event"});
+    one EventResult per item, in order. A bad item never stops the others.
+
+    - `source`: EventSource (api, webhook, import, external); a seed-003 body is stored as external.
+    - `idempotency_key`: the caller's key (Idempotency-Key header). With one item it is the item's
+      key; with several, item i gets "<key>:<i>". Without it, an item's own "idempotency_key", then
+      event_data.event_id, then the type's natural key (order_id, subscription_id) makes a retry
+      count once: the retry gets the stored event's id, also when two copies race.
+    - `item_errors`: problems found before (the API's parser), by item index.
+    - `dispatch_after_commit`: False stores the events as already dispatched (history being
+      imported must not start flows).
+
+    The contact is found by email, else customer_id (its external_id), and created when missing
+    with the names the event carries (names it lacks are filled in, nothing else changes). A
+    blacklisted or unsubscribed contact's events are stored and never change their status.
+    """
+    if source not in EventSource.values:
+        raise ValueError(f"Unknown event source {source!r}")
+    if idempotency_key is not None and idempotency_key_problem(idempotency_key):
+        raise ValueError(idempotency_key_problem(idempotency_key))
+    results: list[EventResult | None] = [None] * len(items)
+    valid: list[tuple[int, CleanEvent]] = []
+    for index, raw in enumerate(items):
+        if item_errors and index in item_errors:
+            results[index] = EventResult(index=index, status=INVALID, errors=item_errors[index])
+            continue
+        key = idempotency_key if len(items) == 1 or idempotency_key is None else f"{idempotency_key}:{index}"
+        try:
+            valid.append((index, clean_event(raw, idempotency_key=key)))
+        except EventInputError as exc:
+            results[index] = EventResult(index=index, status=INVALID, errors=exc.errors)
+    if valid:
+        with transaction.atomic():
+            new_ids = _store(company, valid, results, source, dispatch_after_commit)
+        if new_ids and dispatch_after_commit:
+            transaction.on_commit(lambda: dispatch.enqueue(new_ids))
+    return results
+
+
+def _store(
+    company: Company,
+    valid: list[tuple[int, CleanEvent]],
+    results: list,
+    source: str,
+    dispatch_after_commit: bool,
+) -> list[int]:
+    # Retries first: an item whose key is stored (or given earlier in this call) is answered from it.
+    stored = _stored_keys(company, {event.idempotency_key for _, event in valid if event.idempotency_key})
+    pending: list[tuple[int, CleanEvent]] = []
+    first_of_key: dict[str, int] = {}
+    repeats: list[tuple[int, str]] = []
+    for index, event in valid:
+        key = event.idempotency_key
+        if key and key in stored:
+            event_id, contact_id = stored[key]
+            results[index] = EventResult(index, CREATED, event_id, contact_id, duplicate=True)
+        elif key and key in first_of_key:
+            repeats.append((index, key))
+        else:
+            if key:
+                first_of_key[key] = index
+            pending.append((index, event))
+
+    contact_ids = _resolve_contacts(company, pending, results)
+    rows = [(index, event) for index, event in pending if results[index] is None]
+    now = timezone.now()
+    new_ids: list[int] = []
+    lost: dict[str, int] = {}
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        inserted = _insert(company, chunk, contact_ids, source, now, dispatch_after_commit)
+        keyless = iter(inserted[None])
+        for index, event in chunk:
+            key = event.idempotency_key
+            event_id = inserted.get(key) if key else next(keyless)
+            if event_id is None:
+                lost[key] = index  # a concurrent request stored this key first
+                continue
+            new_ids.append(event_id)
+            results[index] = EventResult(index, CREATED, event_id, contact_ids[index])
+    if lost:
+        winners = _stored_keys(company, set(lost))
+        for key, index in lost.items():
+            event_id, contact_id = winners[key]
+            results[index] = EventResult(index, CREATED, event_id, contact_id, duplicate=True)
+    for index, key in repeats:
+        first = results[first_of_key[key]]
+        if first.status == CREATED:
+            results[index] = EventResult(index, CREATED, first.event_id, first.contact_id, duplicate=True)
+        else:
+            results[index] = EventResult(index, first.status, errors=first.errors)
+    return new_ids
+
+
+def _stored_keys(company: Company, keys: set[str]) -> dict[str, tuple[int, int | None]]:
+    if not keys:
+        return {}
+    rows = Event.objects.for_company(company).filter(idempotency_key__in=keys).order_by()
+    return {key: (pk, contact_id) for key, pk, contact_id in rows.values_list("idempotency_key", "pk", "contact_id")}
+
+
+def _identity(event: CleanEvent) -> tuple[str, str]:
+    return ("email", event.email) if event.email else ("external_id", event.customer_id)
+
+
+def _resolve_contacts(company: Company, pending: list[tuple[int, CleanEvent]], results: list) -> dict[int, int]:
+    """Each pending item's contact id: found by email, else customer_id; created when missing."""
+    if not pending:
+        return {}
+    emails = {event.email for _, event in pending if event.email}
+    external_ids = {event.customer_id for _, event in pending if event.customer_id}
+    known = (
+        Contact.objects.for_company(company)
+        .filter(erased_at__isnull=True)
+        .filter(Q(email__in=emails) | Q(external_id__in=external_ids))
+        .order_by()
+        .values_list("pk", "email", "external_id", "first_name", "last_name")
+    )
+    by_email: dict[str, tuple] = {}
+    by_external_id: dict[str, tuple] = {}
+    for row in known:
+        if row[1]:
+            by_email[row[1]] = row
+        if row[2]:
+            by_external_id[row[2]] = row
+
+    # What to upsert, one entry per contact: new contacts, and names a known contact lacks.
+    upserts: dict[tuple[str, str], dict] = {}
+    found: dict[int, int] = {}
+    for index, event in pending:
+        row = (by_email.get(event.email) if event.email else None) or by_external_id.get(event.customer_id or "")
+        if row is not None:
+            found[index] = row[0]
+            names = {
+                name: given
+                for name, given, current in (
+                    ("first_name", event.first_name, row[3]),
+                    ("last_name", event.last_name, row[4]),
+                )
+                if given and not current
+            }
+            if names:
+                identity = ("email", row[1]) if row[1] else ("external_id", row[2])
+                upserts.setdefault(identity, {identity[0]: identity[1]}).update(names)
+            continue
+        identity = _identity(event)
+        item = upserts.setdefault(identity, {identity[0]: identity[1]})
+        if event.email and event.customer_id and "external_id" not in item:
+            item["external_id"] = event.customer_id
+        for name in ("first_name", "last_name"):
+            if getattr(event, name) and name not in item:
+                item[name] = getattr(event, name)
+
+    written: dict[tuple[str, str], Any] = {}
+    if upserts:
+        identities = list(upserts)
+        bulk = contacts_bulk_upsert(
+            company=company,
+            items=[upserts[identity] for identity in identities],
+            consent=ConsentContext(source="event"),
+        )
+        written = dict(zip(identities, bulk, strict=True))
+    contact_ids: dict[int, int] = {}
+    for index, event in pending:
+        if index in found:
+            contact_ids[index] = found[index]
+            continue
+        outcome = written[_identity(event)]
+        if outcome.contact_id is None:
+            errors = {f"event_data.{name}": messages for name, messages in (outcome.errors or {}).items()}
+            results[index] = EventResult(index, INVALID, errors=errors or {"event_data": ["Contact not saved."]})
+        else:
+            contact_ids[index] = outcome.contact_id
+    return contact_ids
+
+
+def _insert(
+    company: Company,
+    chunk: list[tuple[int, CleanEvent]],
+    contact_ids: dict[int, int],
+    source: str,
+    now,
+    dispatch_after_commit: bool,
+) -> dict:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, key: {key: id} for the keyed rows stored,
+    and under None the ids of the keyless rows in insertion order (they never conflict)."""
+    fields = [Event._meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name) for name in _COLUMNS]
+    params: list = []
+    for index, event in chunk:
+        values = (
+            company.pk,
+            contact_ids[index],
+            event.event_type,
+            event.data,
+            event.value,
+            event.occurred_at,
+            now,
+            EventSource.EXTERNAL if event.external and source == EventSource.API else source,
+            event.idempotency_key,
+            None if dispatch_after_commit else now,
+        )
+        params += [column.get_db_prep_save(value, connection) for column, value in zip(fields, values, strict=True)]
+    table = connection.ops.quote_name(Event._meta.db_table)
+    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    # Only the table name and fixed column names are formatted in; every value is a parameter.
+    values_sql = ", ".join([placeholders] * len(chunk))
+    sql = (
+        f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {values_sql} "  # noqa: S608
+        "ON CONFLICT (company_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+        "RETURNING id, idempotency_key"
+    )
+    inserted: dict = {None: []}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for event_id, key in cursor.fetchall():
+            if key is None:
+                inserted[None].append(event_id)
+            else:
+                inserted[key] = event_id
+    if connection.vendor == "sqlite":
+        # SQLite returns RETURNING rows in no promised order: keyless ids ascend with insertion.
+        inserted[None].sort()
+    return inserted
