@@ -262,7 +262,7 @@ def contact_subscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
     return redirect("contacts:contact_detail", contact.pk)
 
 
-# What a marketer can do about a contact who joined a list but cannot be mailed.
+# What a marketer can do about a contact on a list who cannot be mailed.
 _HOW_TO_MAIL = {
     Mailability.BLACKLISTED: "if the blacklisting was a mistake, remove the address from the blacklist",
     Mailability.BOUNCED: "correct the address first",
@@ -297,7 +297,7 @@ def _tell_subscription(
         how = f" To mail them, {_HOW_TO_MAIL[state]}." if state in _HOW_TO_MAIL else ""
         messages.warning(
             request,
-            f"{contact} joined {contact_list} but will not be mailed: {NOT_MAILED_BECAUSE[state]}.{how}",
+            f"{contact} is on {contact_list} but will not be mailed: {NOT_MAILED_BECAUSE[state]}.{how}",
         )
 
 

@@ -253,7 +253,7 @@ def test_adding_a_blacklisted_address_to_a_list_warns_that_it_will_not_be_mailed
     page = html(response)
     assert 'class="message success"' not in page and "is subscribed." not in page
     warning = page.split('class="message warning"')[-1].split("</li>")[0]
-    assert "gone@example.com joined Weekly but will not be mailed: the address is on the blacklist." in warning
+    assert "gone@example.com is on Weekly but will not be mailed: the address is on the blacklist." in warning
     assert badge("blacklisted") in row(page, f"member-{Contact.objects.get(email='gone@example.com').pk}")
 
 
@@ -267,7 +267,7 @@ def test_subscribing_an_unsubscribed_contact_warns_that_it_stays_unsubscribed(ma
     page = html(response)
     assert "Subscribed to Weekly." not in page and 'class="message success"' not in page
     warning = page.split('class="message warning"')[1].split("</li>")[0]
-    assert "ada@example.com joined Weekly but will not be mailed: the contact unsubscribed." in warning
+    assert "ada@example.com is on Weekly but will not be mailed: the contact unsubscribed." in warning
     assert "fresh consent" in warning
     contact.refresh_from_db()
     assert contact.status == ContactStatus.UNSUBSCRIBED
