@@ -15,8 +15,8 @@ Errors are keyed by the field's path in the item ("event_data.total", "event.val
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -33,15 +33,18 @@ EXTERNAL_TYPE_PATTERN = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 # An identifier (order_id, product_id, customer_id...) is a text or a whole number, stored as given.
 MAX_IDENTIFIER_LENGTH = 200
+MAX_INTEGER_ID = 2**63 - 1
 MAX_TEXT_LENGTH = 2000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IDEMPOTENCY_KEY_PATTERN = re.compile(rf"[!-~]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}")
 # The stored event_data (its JSON text): an order with a few hundred lines fits.
 MAX_DATA_CHARACTERS = 64 * 1024
-# Money goes to Event.value, numeric(14, 2): exact or refused, never rounded.
+# Money goes to Event.value, numeric(14, 2).
 MONEY_LIMIT = Decimal(10) ** 12
-MONEY_PLACES = 2
-# A clock a little ahead of ours is fine; an event days in the future is a mistake.
-FUTURE_TOLERANCE = timedelta(days=1)
+CENT = Decimal("0.01")
+# RFC 3339 with its offset (Z or +hh:mm), years 1900 to 2199: a timestamp any shop sends, and one
+# every database stores whatever its offset.
+OCCURRED_AT_PATTERN = re.compile(r"(19|20|21)\d\d-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
 
 EMAIL, TEXT, IDENTIFIER, MONEY, ITEMS = "email", "text", "identifier", "money", "items"
 
@@ -73,6 +76,8 @@ FIELD_KINDS = {
     "value": MONEY,
     "items": ITEMS,
 }
+# Fields stored on the contact as well: their column's length is the limit.
+FIELD_COLUMNS = {"customer_id": "external_id"}
 # Where an event's money value comes from, first present wins.
 VALUE_FIELDS = ("total", "cart_total", "value")
 # Natural keys: a retry of the same order or subscription event counts once without a header.
@@ -137,34 +142,40 @@ def _text(errors: dict, path: str, raw, *, max_length: int, required: bool) -> s
     return raw
 
 
-def _identifier(errors: dict, path: str, raw, *, required: bool) -> str | None:
-    """Shops send order ids as text or as numbers; both are the same id."""
+def identifier_max_length(name: str) -> int:
+    column = FIELD_COLUMNS.get(name)
+    return MAX_LENGTHS[column] if column else MAX_IDENTIFIER_LENGTH
+
+
+def _identifier(errors: dict, path: str, raw, *, max_length: int = MAX_IDENTIFIER_LENGTH) -> str | None:
+    """Shops send order ids as text or as numbers; both are the same id (trimmed, never blank)."""
     if isinstance(raw, int) and not isinstance(raw, bool):
-        if abs(raw) >= 10**MAX_IDENTIFIER_LENGTH:
-            _add(errors, path, "Is too long.")
+        if not -MAX_INTEGER_ID <= raw <= MAX_INTEGER_ID:
+            _add(errors, path, f"A numeric id is between -{MAX_INTEGER_ID} and {MAX_INTEGER_ID}.")
             return None
         return str(raw)
     if not isinstance(raw, str):
         _add(errors, path, "Must be a string or a whole number.")
         return None
-    return _text(errors, path, raw, max_length=MAX_IDENTIFIER_LENGTH, required=required)
+    text = _text(errors, path, raw, max_length=max_length, required=True)
+    return None if text is None else text.strip()
 
 
 def money(errors: dict, path: str, raw) -> Decimal | None:
-    """A JSON number (or its text) as an exact Decimal of at most 2 decimal places."""
-    if isinstance(raw, float | int | str) and not isinstance(raw, bool):
-        try:
-            amount = parse_decimal(raw, limit=MONEY_LIMIT)
-        except NumberError as exc:
-            _add(errors, path, f"Must be a number: {exc}.")
-            return None
-    else:
+    """A JSON number as an exact Decimal (read from its text, never through float arithmetic)."""
+    if not isinstance(raw, float | int) or isinstance(raw, bool):
         _add(errors, path, "Must be a number.")
         return None
-    if amount.as_tuple().exponent < -MONEY_PLACES and amount != amount.quantize(Decimal(1).scaleb(-MONEY_PLACES)):
-        _add(errors, path, f"Must have at most {MONEY_PLACES} decimal places (money is stored exactly).")
+    try:
+        return parse_decimal(raw, limit=MONEY_LIMIT)
+    except NumberError as exc:
+        _add(errors, path, f"Must be a number: {exc}.")
         return None
-    return amount
+
+
+def stored_value(amount: Decimal | None) -> Decimal | None:
+    """Event.value holds cents (numeric(14, 2)), rounded half to even; event_data keeps the number sent."""
+    return None if amount is None else amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def _items(errors: dict, path: str, raw) -> None:
@@ -187,13 +198,14 @@ def _field(errors: dict, path: str, name: str, raw, *, required: bool):
             email = normalize_email(raw) if text_problem(raw) is None else None
         except ValidationError:
             email = None
-        if email is None or (required and not email):
+        if not email:
             _add(errors, path, "Enter a valid email address.")
         return email
     if kind == TEXT:
-        return _text(errors, path, raw, max_length=MAX_LENGTHS.get(name, MAX_TEXT_LENGTH), required=required)
+        text = _text(errors, path, raw, max_length=MAX_LENGTHS.get(name, MAX_TEXT_LENGTH), required=required)
+        return None if text is None else text.strip()
     if kind == IDENTIFIER:
-        return _identifier(errors, path, raw, required=required)
+        return _identifier(errors, path, raw, max_length=identifier_max_length(name))
     if kind == MONEY:
         return money(errors, path, raw)
     _items(errors, path, raw)
@@ -201,30 +213,23 @@ def _field(errors: dict, path: str, name: str, raw, *, required: bool):
 
 
 def _occurred_at(errors: dict, path: str, raw) -> datetime:
-    now = timezone.now()
     if raw is None:
-        return now
+        return timezone.now()
     parsed = None
-    if isinstance(raw, str) and text_problem(raw) is None and len(raw) <= 40:
+    if isinstance(raw, str) and OCCURRED_AT_PATTERN.fullmatch(raw):
         try:
-            parsed = parse_datetime(raw.strip())
+            parsed = parse_datetime(raw.upper())
         except ValueError:
             parsed = None
     if parsed is None:
-        _add(errors, path, "Must be a date and time in ISO 8601, e.g. 2024-01-15T10:30:00Z.")
-        return now
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    if parsed > now + FUTURE_TOLERANCE or parsed.year < 1970:
-        _add(errors, path, "Must not be in the future (nor before 1970).")
+        _add(errors, path, "Must be a date and time in RFC 3339 between 1900 and 2199, e.g. 2024-01-15T10:30:00Z.")
+        return timezone.now()
     return parsed
 
 
 def idempotency_key_problem(key: str) -> str | None:
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        return f"An idempotency key has 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."
-    if not key.isprintable():
-        return "An idempotency key holds printable characters only."
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+        return f"An idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters (no spaces)."
     return None
 
 
@@ -286,7 +291,7 @@ def clean_event(raw: Any, *, idempotency_key: str | None = None) -> CleanEvent:
         customer_id=values.get("customer_id"),
         first_name=values.get("first_name"),
         last_name=values.get("last_name"),
-        value=next((values[name] for name in VALUE_FIELDS if values.get(name) is not None), None),
+        value=stored_value(next((values[name] for name in VALUE_FIELDS if values.get(name) is not None), None)),
         occurred_at=occurred_at,
         idempotency_key=key,
         external=bool(EXTERNAL_TYPE_PATTERN.fullmatch(event_type)),
@@ -352,7 +357,8 @@ def _clean_external(raw: dict, idempotency_key: str | None) -> CleanEvent:
         email = _field(errors, "contact.email", "email", contact["email"], required=True) or ""
     customer_id = None
     if contact.get("externalId") is not None:
-        customer_id = _identifier(errors, "contact.externalId", contact["externalId"], required=True)
+        limit = identifier_max_length("customer_id")
+        customer_id = _identifier(errors, "contact.externalId", contact["externalId"], max_length=limit)
     if event.get("details") is not None:
         _text(errors, "event.details", event["details"], max_length=MAX_TEXT_LENGTH, required=False)
     value = money(errors, "event.value", event["value"]) if event.get("value") is not None else None
@@ -364,7 +370,7 @@ def _clean_external(raw: dict, idempotency_key: str | None) -> CleanEvent:
         data["customer_id"] = customer_id
     values = {"event_id": None}
     if event.get("eventId") is not None:
-        values["event_id"] = _identifier(errors, "event.eventId", event["eventId"], required=True)
+        values["event_id"] = _identifier(errors, "event.eventId", event["eventId"])
     key = _key(errors, raw, idempotency_key, event_type, values)
     _size(errors, "event", data)
     if errors:
@@ -376,7 +382,7 @@ def _clean_external(raw: dict, idempotency_key: str | None) -> CleanEvent:
         customer_id=customer_id,
         first_name=None,
         last_name=None,
-        value=value,
+        value=stored_value(value),
         occurred_at=occurred_at,
         idempotency_key=key,
         external=True,

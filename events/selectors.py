@@ -82,3 +82,28 @@ def contact_timeline(*, contact: Contact, limit: int = TIMELINE_LENGTH) -> list[
     return list(
         Event.objects.for_company(contact.company_id).filter(contact=contact).order_by("-occurred_at", "-id")[:limit]
     )
+
+
+def api_events(
+    *,
+    queryset: QuerySet[Event],
+    event_type: str = "",
+    contact_id: int | None = None,
+    email: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Event]:
+    """GET /api/events and /api/contacts/{id}/events: `queryset` (already scoped to the caller's
+    company) filtered, newest first (indexes event_company_time, event_contact_timeline)."""
+    if event_type:
+        queryset = queryset.filter(event_type=event_type)
+    if contact_id is not None:
+        queryset = queryset.filter(contact_id=contact_id)
+    if email:
+        # The event's contact is of the event's company: the join needs no company condition of its own.
+        queryset = queryset.filter(contact__email=email.strip().lower())
+    if since is not None:
+        queryset = queryset.filter(occurred_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(occurred_at__lt=until)
+    return queryset.order_by("-occurred_at", "-id")

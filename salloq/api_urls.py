@@ -12,6 +12,8 @@ urlpatterns = [
     path("schema/", CachedSchemaView.as_view(), name="api-schema"),
     path("docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("salloq.core.api.urls")),
+    # Before contacts: it also serves /api/contacts/{id}/events.
+    path("", include("events.api.urls")),
     path("", include("contacts.api.urls")),
     # [\s\S]: a path holding an encoded newline (%0A) is still an API 404, not Django's HTML page
     # (an inline (?s) flag would break Django's reverse()).

@@ -92,6 +92,7 @@ class Scope(models.TextChoices):
     CAMPAIGNS_WRITE = "campaigns:write", "Write campaigns"
     FLOWS_READ = "flows:read", "Read flows"
     FLOWS_WRITE = "flows:write", "Write flows"
+    EVENTS_READ = "events:read", "Read events"
     EVENTS_WRITE = "events:write", "Track events"
     CATALOG_READ = "catalog:read", "Read catalog"
     CATALOG_WRITE = "catalog:write", "Write catalog"

@@ -1,0 +1,221 @@
+"""The events API: track one event, a batch, and read them (seed 000 "Events", seed 003 external events).
+
+POST /api/events, POST /api/events/batch (events:write); GET /api/events and
+GET /api/contacts/{id}/events (events:read). Writes go through events.services.record_events.
+"""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from contacts.models import Contact
+from salloq.core.api.fields import MAX_ID, NO_NUL
+from salloq.core.api.parsers import item_input_errors
+from salloq.core.api.scoping import CompanyScopedAPIView
+from salloq.core.errors import ApiError
+from salloq.core.models import Company, Scope
+from salloq.core.pagination import PagePagination
+from salloq.core.schema import SalloqAutoSchema
+
+from .. import selectors
+from ..event_input import idempotency_key_problem
+from ..models import Event
+from ..services import CREATED, MAX_BATCH, record_events
+from . import serializers as s
+from .schema import EVENT_SCHEMA, IDEMPOTENCY_KEY_SCHEMA
+
+BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["events"],
+    "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": EVENT_SCHEMA}},
+    "additionalProperties": False,
+}
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    IDEMPOTENCY_KEY_SCHEMA,
+    location=OpenApiParameter.HEADER,
+    description=(
+        "Makes a retry count once: the same key answers with the stored event (same status, same event_id). "
+        "In a batch, item i gets the key '<key>:<i>'. Without it, event_data.event_id or the natural key "
+        "(order_placed/order_completed + order_id, subscription_created/subscription_cancelled + "
+        "subscription_id) does the same."
+    ),
+)
+
+
+class EventsAutoSchema(SalloqAutoSchema):
+    """The request bodies are JSON schemas (events/api/schema.py), not serializers."""
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        body = getattr(self.view, "request_schema", None)
+        if body is not None and self.method == "POST":
+            return body, True
+        return super()._get_request_for_media_type(serializer, direction)
+
+
+class EventsAPIView(CompanyScopedAPIView):
+    schema = EventsAutoSchema()
+    queryset = Event.objects.all()
+    read_scope = Scope.EVENTS_READ
+    write_scope = Scope.EVENTS_WRITE
+
+    def get_company(self) -> Company:
+        return Company.objects.get(pk=self.request.auth.company_id)
+
+    def idempotency_key(self) -> str | None:
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            return None
+        problem = idempotency_key_problem(key)
+        if problem:
+            raise ApiError(400, "Validation failed", problem, {"Idempotency-Key": [problem]})
+        return key
+
+
+def _refused(errors: dict[str, list[str]]) -> ApiError:
+    names = ", ".join(sorted(errors))
+    return ApiError(400, "Validation failed", f"Invalid input: check {names}.", dict(sorted(errors.items())))
+
+
+class EventListQuery(serializers.Serializer):
+    event_type = serializers.RegexField(r"^[A-Za-z][A-Za-z0-9_]{0,99}$", required=False, max_length=100)
+    contact_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    email = serializers.CharField(required=False, max_length=254)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+LIST_PARAMETERS = [
+    OpenApiParameter("event_type", {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,99}$"}, description="Type"),
+    OpenApiParameter("since", {"type": "string", "format": "date-time"}, description="Occurred at or after"),
+    OpenApiParameter("until", {"type": "string", "format": "date-time"}, description="Occurred before"),
+]
+CONTACT_FILTERS = [
+    OpenApiParameter("contact_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Contact"),
+    OpenApiParameter(
+        "email", {"type": "string", "pattern": NO_NUL, "maxLength": 254}, description="The contact's email"
+    ),
+]
+
+
+class EventListMixin:
+    pagination_class = PagePagination.keyed("events")
+
+    def filters(self) -> dict:
+        query = EventListQuery(data={name: value for name, value in self.request.query_params.items()})
+        if not query.is_valid():
+            raise _refused({name: [str(m) for m in messages] for name, messages in query.errors.items()})
+        return query.validated_data
+
+    def page(self, events):
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(s.EventSerializer(page, many=True).data)
+
+
+class EventsView(EventListMixin, EventsAPIView):
+    request_schema = EVENT_SCHEMA
+
+    @extend_schema(
+        tags=["events"],
+        operation_id="events_list",
+        parameters=[*LIST_PARAMETERS, *CONTACT_FILTERS],
+        responses={200: s.EventSerializer(many=True)},
+        description="The company's events, newest first; filters by type, contact (id or email) and time.",
+    )
+    def get(self, request):
+        events = selectors.api_events(queryset=self.get_queryset(), **self.filters())
+        return self.page(events)
+
+    @extend_schema(
+        tags=["events"],
+        operation_id="events_create",
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.EventRecordedSerializer},
+        description=(
+            "Track an event (seed 000): `event_type` and `event_data`. Seed-000 types check their required "
+            "data; custom types match ^[a-z][a-z0-9_]{0,63}$; upper-case types (PURCHASE, CART, VISIT, "
+            "LOCATION_ENTRY...) and seed 003's body {contact, event} are external events. The contact is "
+            "found by email, else customer_id, and created when missing. A retry (Idempotency-Key, "
+            "event_id, or order/subscription id) answers 201 with the same event_id and duplicate=true."
+        ),
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        [result] = record_events(company=self.get_company(), items=[request.data], idempotency_key=key)
+        if result.status != CREATED:
+            raise _refused(result.errors)
+        event_type = Event.objects.filter(pk=result.event_id).values_list("event_type", flat=True).first()
+        body = {
+            "event_id": result.event_id,
+            "contact_id": result.contact_id,
+            "event_type": event_type,
+            "duplicate": result.duplicate,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class EventBatchView(EventsAPIView):
+    request_schema = BATCH_SCHEMA
+    # The parser reports problems inside an item per item (salloq.core.api.parsers).
+    item_list_field = "events"
+
+    @extend_schema(
+        tags=["events"],
+        operation_id="events_batch",
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.BatchResultSerializer},
+        description=(
+            f'Track up to {MAX_BATCH} events: {{"events": [...]}}, each as POST /api/events takes it. One '
+            "result per item, in order; a refused item (status 400, errors by field path) never stops the others."
+        ),
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        data = request.data
+        errors = item_input_errors(request)
+        if not isinstance(data, dict) or set(data) != {"events"} or not isinstance(data["events"], list):
+            raise _refused({"events": ['The body is {"events": [...]}, a list of events.']})
+        events = data["events"]
+        if not events or len(events) > MAX_BATCH:
+            raise _refused({"events": [f"Send 1 to {MAX_BATCH} events per request ({len(events)} sent)."]})
+        results = record_events(company=self.get_company(), items=events, idempotency_key=key, item_errors=errors)
+        items = [
+            {
+                "index": r.index,
+                "status": r.status,
+                "event_id": r.event_id,
+                "contact_id": r.contact_id,
+                "duplicate": r.duplicate,
+                **({"errors": r.errors} if r.errors else {}),
+            }
+            for r in results
+        ]
+        body = {
+            "results": items,
+            "created": sum(r.created for r in results),
+            "duplicates": sum(r.duplicate for r in results),
+            "failed": sum(r.status != CREATED for r in results),
+        }
+        return Response(body, status=status.HTTP_200_OK)
+
+
+class ContactEventListView(EventListMixin, EventsAPIView):
+    lookup_value_regex = "[0-9]+"
+
+    @extend_schema(
+        tags=["events"],
+        operation_id="contacts_events_list",
+        parameters=LIST_PARAMETERS,
+        responses={200: s.EventSerializer(many=True), 404: OpenApiResponse(description="No such contact.")},
+        description="A contact's events (its timeline), newest first.",
+    )
+    def get(self, request, pk: str):
+        contact_id = int(pk) if len(pk) <= len(str(MAX_ID)) else 0
+        contacts = Contact.objects.for_company(request.auth.company_id).filter(erased_at__isnull=True)
+        contact = get_object_or_404(contacts, pk=contact_id if contact_id <= MAX_ID else 0)
+        filters = {name: value for name, value in self.filters().items() if name not in ("contact_id", "email")}
+        events = selectors.api_events(queryset=self.get_queryset(), contact_id=contact.pk, **filters)
+        return self.page(events)
