@@ -38,3 +38,36 @@ document.addEventListener("change", (event) => {
     box.checked = all.checked;
   }
 });
+
+// Segment dates are typed as YYYY-MM-DD, the format their placeholder and the rule messages name. The
+// calendar button beside one opens the browser's date picker (a hidden date input, whatever the
+// browser shows it as) and writes the chosen day back in that format; without JavaScript the button
+// stays hidden and the date is typed.
+document.addEventListener("htmx:load", (event) => {
+  for (const button of event.detail.elt.querySelectorAll("[data-date-picker]")) button.hidden = false;
+});
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-date-picker]");
+  if (!button) return;
+  const field = button.closest(".segment-date");
+  const text = field.querySelector(".segment-date-text");
+  const picker = field.querySelector(".segment-date-picker");
+  picker.value = /^\d{4}-\d{2}-\d{2}$/.test(text.value.trim()) ? text.value.trim() : "";
+  try {
+    picker.showPicker();
+  } catch {
+    text.focus(); // no picker in this browser: type the date
+  }
+});
+
+// Capturing, so the live count hears only the text field's change (with the new date), not the picker's.
+document.addEventListener("change", (event) => {
+  const picker = event.target.closest(".segment-date-picker");
+  if (!picker) return;
+  event.stopPropagation();
+  if (!picker.value) return;
+  const text = picker.closest(".segment-date").querySelector(".segment-date-text");
+  text.value = picker.value;
+  text.dispatchEvent(new Event("change", { bubbles: true }));
+}, true);
