@@ -1,14 +1,14 @@
 """The Salloq Marketing API document's own examples, sent as written.
 
 Each code sample and example body of the document (../shared/seeds/000_*.txt) for what exists
-today (authentication, rate-limit headers, the error format, contacts) is copied here verbatim and
+today (authentication, rate-limit headers, the error format, contacts, events) is copied here verbatim and
 sent byte for byte: the same JSON text, path (including the /api.php/ alias where the document
 uses it) and headers. The company is number 1, as in every sample. The only substitutions are the
 host (marketing.salloq.com becomes the test server) and the placeholder key YOUR_API_KEY.
 
 The JavaScript, PHP and curl samples run for real, with node, php and curl, against a live server
 when those programs are installed; the PHP sample is otherwise read (URL, headers, body) and sent.
-Samples for what does not exist yet (events, campaigns, flows) are strict xfails: they turn into
+Samples for what does not exist yet (campaigns, flows) are strict xfails: they turn into
 failures the day their endpoint lands, so their marker is removed and they keep the endpoint honest.
 """
 
@@ -17,11 +17,13 @@ import re
 import shutil
 import subprocess
 import time
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 
 from contacts.models import Contact
+from events.models import Event
 from salloq.core.services import api_key_revoke
 from tests.factories import CompanyFactory, make_api_key
 
@@ -286,11 +288,13 @@ def test_the_javascript_samples_request_creates_the_contact(key):
     assert body["properties"] == {"signup_source": "website", "interests": "electronics"}
 
 
-@pytest.mark.xfail(strict=True, reason="POST /api/events arrives with event tracking")
 def test_the_order_placed_example_is_tracked(key):
     headers = {**document_headers(key), "Content-Type": "application/json"}
     response = send("POST", f"{DOCUMENT_HOST}/api/events", headers=headers, body=ORDER_PLACED_EXAMPLE)
     assert response.status_code in (200, 201), response.content
+    event = Event.objects.get(pk=response.json()["event_id"])
+    assert (event.event_type, event.value) == ("order_placed", Decimal("149.99"))
+    assert (event.contact.email, event.contact.external_id) == ("customer@example.com", "CUST-67890")
 
 
 # --- The code samples, run for real -------------------------------------------------------------------
@@ -386,16 +390,17 @@ def test_the_php_sample_is_read_as_it_would_be_sent():
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="POST /api/events arrives with event tracking")
 def test_the_php_sample_tracks_the_order(key):
     url, headers, body = php_sample_request(PHP_SAMPLE)
     headers["Authorization"] = headers["Authorization"].replace("YOUR_API_KEY", key)
     response = send("POST", url, headers=headers, body=body)
     assert response.status_code in (200, 201), response.content
+    event = Event.objects.get(pk=response.json()["event_id"])
+    assert (event.value, event.data["items"][0]["name"]) == (Decimal("99.99"), "Product Name")
+    assert (event.contact.email, event.contact.first_name) == ("customer@example.com", "John")
 
 
 @pytest.mark.skipif(shutil.which("php") is None, reason="php is not installed (apt-get install php-cli php-curl)")
-@pytest.mark.xfail(strict=True, reason="POST /api/events arrives with event tracking")
 def test_the_php_sample_runs_with_php(live_server, live_key, tmp_path):
     script = tmp_path / "sample.php"
     script.write_text(_runnable(PHP_SAMPLE, live_server, live_key))
