@@ -46,8 +46,10 @@ from salloq.core.errors import ApiError, error_body
 from salloq.core.models import Company
 from salloq.core.schema import ErrorSerializer
 
-from .models import EventSource
-from .services import CREATED, MAX_BATCH, EventResult, record_events
+from .api.schema import EVENT_SCHEMA
+from .api.serializers import BatchResultSerializer, EventRecordedSerializer
+from .models import Event, EventSource
+from .services import CREATED, MAX_BATCH, record_events
 
 logger = logging.getLogger("salloq.webhooks")
 
@@ -60,7 +62,7 @@ TIMESTAMPED, PLAIN = "timestamped", "plain"
 # How long a delivery being processed holds its claim: past it (the process died), a retry runs.
 PROCESSING_CLAIM_SECONDS = 60
 REPLAY_HEADER = "X-Webhook-Replay"
-BODY_HELP = 'The body is one event {"event_type": ..., "event_data": {...}} or a non-empty list of them.'
+BODY_HELP = f'The body is one event {{"event_type": ..., "event_data": {{...}}}} or a list of 1 to {MAX_BATCH} of them.'
 
 SIGNATURE_HELP = (
     "Sign the raw body with your webhook secret (HMAC-SHA256) and send "
@@ -330,53 +332,45 @@ def delivery_release(sender: WebhookSender) -> None:
         cache.call("delete", _delivery_key(sender))
 
 
-def result_body(result: EventResult) -> dict:
-    body = {"index": result.index, "status": result.status}
-    if result.status == CREATED:
-        body.update(event_id=result.event_id, contact_id=result.contact_id, duplicate=result.duplicate)
-    else:
-        body["errors"] = result.errors
-    return body
+def _refused(errors: dict[str, list[str]]) -> tuple[int, dict]:
+    names = ", ".join(sorted(errors))
+    return 400, error_body(400, f"Invalid input: check {names}.", "Validation failed", dict(sorted(errors.items())))
 
 
 def receive(company: Company, payload) -> tuple[int, dict]:
     """Store the events a verified webhook carries: (status, response body).
 
-    One object is answered like POST /api/events (201, or a 400 naming the fields); a list like
-    POST /api/events/batch (200 with one result per item, in order).
+    One object is answered as POST /api/events answers it (201, or a 400 naming the fields); a list
+    as POST /api/events/batch answers its "events" (200, one result per item, in order).
     """
     if isinstance(payload, dict):
-        result = record_events(company=company, items=[payload], source=EventSource.WEBHOOK)[0]
+        [result] = record_events(company=company, items=[payload], source=EventSource.WEBHOOK)
         if result.status != CREATED:
-            return result.status, error_body(result.status, "The event was refused.", details=result.errors)
-        return CREATED, {"event_id": result.event_id, "contact_id": result.contact_id, "duplicate": result.duplicate}
-    if not isinstance(payload, list) or not payload:
-        return 400, error_body(400, BODY_HELP)
-    if len(payload) > MAX_BATCH:
-        return 400, error_body(400, f"At most {MAX_BATCH} events per webhook; this one has {len(payload)}.")
+            return _refused(result.errors)
+        event_type = Event.objects.filter(pk=result.event_id).values_list("event_type", flat=True).first()
+        recorded = {"event_id": result.event_id, "contact_id": result.contact_id, "event_type": event_type}
+        return CREATED, {**recorded, "duplicate": result.duplicate}
+    if not isinstance(payload, list) or not 1 <= len(payload) <= MAX_BATCH:
+        count = f" ({len(payload)} sent)" if isinstance(payload, list) else ""
+        return _refused({"body": [f"{BODY_HELP}{count}"]})
     results = record_events(company=company, items=payload, source=EventSource.WEBHOOK)
-    return 200, {"results": [result_body(result) for result in results]}
-
-
-EVENT_SCHEMA = {
-    "type": "object",
-    "required": ["event_type", "event_data"],
-    "properties": {
-        "event_type": {"type": "string", "description": "A seed-000 type (order_placed, ...) or your own."},
-        "event_data": {"type": "object", "additionalProperties": True, "description": "As for POST /api/events."},
-    },
-}
-RESULT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "index": {"type": "integer"},
-        "status": {"type": "integer", "description": "201 stored (or already stored: duplicate), 400 refused."},
-        "event_id": {"type": "integer"},
-        "contact_id": {"type": "integer"},
-        "duplicate": {"type": "boolean"},
-        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-    },
-}
+    items = [
+        {
+            "index": r.index,
+            "status": r.status,
+            "event_id": r.event_id,
+            "contact_id": r.contact_id,
+            "duplicate": r.duplicate,
+            **({"errors": r.errors} if r.errors else {}),
+        }
+        for r in results
+    ]
+    return 200, {
+        "results": items,
+        "created": sum(r.created for r in results),
+        "duplicates": sum(r.duplicate for r in results),
+        "failed": sum(r.status != CREATED for r in results),
+    }
 
 
 class WebhookView(APIView):
@@ -406,20 +400,9 @@ class WebhookView(APIView):
         },
         responses={
             201: OpenApiResponse(
-                {
-                    "type": "object",
-                    "properties": {
-                        "event_id": {"type": "integer"},
-                        "contact_id": {"type": "integer"},
-                        "duplicate": {"type": "boolean"},
-                    },
-                },
-                description="One event stored (duplicate: it was already, from an earlier delivery).",
+                EventRecordedSerializer, description="One event stored, or stored before (duplicate)."
             ),
-            200: OpenApiResponse(
-                {"type": "object", "properties": {"results": {"type": "array", "items": RESULT_SCHEMA}}},
-                description="A list of events: one result per item, in order.",
-            ),
+            200: OpenApiResponse(BatchResultSerializer, description="A list of events: one result per item, in order."),
             409: OpenApiResponse(ErrorSerializer, description="The same delivery is being processed: retry shortly."),
             503: OpenApiResponse(ErrorSerializer, description="Replays cannot be checked just now: retry."),
         },

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.urls import resolve
 
 from . import cache, ratelimit
-from .authentication import authenticate_request
+from .authentication import COMPANY_ID_RE, OWS, authenticate_request
 from .client_ip import client_ip
 from .errors import ApiError, error_response
 from .models import Membership
@@ -16,6 +16,9 @@ API_PREFIX = "/api"
 ALIAS_PREFIX = "/api.php"
 # Machine-readable schema and its docs pages are public: they describe, they do not expose data.
 PUBLIC_API_PATHS = ("/api/schema/", "/api/docs/")
+# Webhooks from the shop and till (seed 000) carry no API key: the view checks their HMAC signature
+# over the raw body (events/webhooks.py). They are counted per company and client address.
+SIGNED_API_PATHS = ("/api/webhook", "/api/webhook/")
 
 
 def _is_under(path: str, prefix: str) -> bool:
@@ -73,6 +76,8 @@ class ApiGatewayMiddleware:
 
     def _handle_api(self, request):
         request.api_principal = None
+        if request.path_info in SIGNED_API_PATHS:
+            return self._handle_signed(request)
         try:
             principal, state = authenticate_request(request)
         except ApiError as exc:
@@ -91,6 +96,15 @@ class ApiGatewayMiddleware:
         if state.exceeded:
             return self._too_many(state)
         request.api_principal = principal
+        return self._with_headers(_call_api_view(request), state)
+
+    def _handle_signed(self, request):
+        company_id = request.META.get("HTTP_X_COMPANY_ID", "").strip(OWS)
+        if not COMPANY_ID_RE.fullmatch(company_id):
+            company_id = "none"  # refused by the view; counted by address alone
+        state = ratelimit.hit(f"webhook:{company_id}:{client_ip(request) or 'unknown'}", settings.WEBHOOK_HOURLY_LIMIT)
+        if state.exceeded:
+            return self._too_many(state)
         return self._with_headers(_call_api_view(request), state)
 
     def process_exception(self, request, exception):
