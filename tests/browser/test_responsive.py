@@ -192,6 +192,8 @@ def long_values(db) -> LongValues:
                 {"field": "tags", "comparison": "equals", "value": LONG_TAG},
                 {"field": f"properties.{LONG_KEY}", "comparison": "equals", "value": LONG},
                 {"field": f"fields.{LONG_FIELD}", "comparison": "contains", "value": LONG},
+                {"field": "fields.Size", "comparison": "in", "value": [LONG, "small"]},
+                {"field": "created_at", "comparison": "between", "value": ["2020-01-01", "2020-12-31"]},
             ],
         },
     )

@@ -140,6 +140,7 @@ def test_a_date_is_typed_as_yyyy_mm_dd_with_a_picker_beside_it(marketer_client, 
         assert f'value="{value}"' in text and 'placeholder="YYYY-MM-DD"' in text
     assert page.count('<input type="date" class="segment-date-picker"') == 2  # the pickers write that format
     assert page.count("data-date-picker hidden") == 2  # shown by app.js
+    assert "{#" not in page and "date picker" not in page  # the template's own comment stays out
 
 
 def test_a_date_in_another_format_is_refused_naming_the_hinted_one(marketer_client, company):
