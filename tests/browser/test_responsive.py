@@ -316,6 +316,7 @@ def test_no_dashboard_page_is_wider_than_the_window(
         expect(segments_link).to_be_hidden()
         navigation.get_by_text("Menu").click()
     expect(segments_link).to_be_visible()
+    screenshot("navigation")
     segments_link.click()
     expect(page).to_have_url(re.compile(r"/contacts/segments/$"))
 
