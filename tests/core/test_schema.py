@@ -1,9 +1,10 @@
 """The OpenAPI schema is generated from the code, valid, and the API behaves as it says.
 
 The schemathesis run is what `st run <server>/api/schema/ --checks all` does against a live
-server, in process: every check, the examples, coverage and fuzzing phases as one test item per
-operation (so pytest-xdist spreads them over its workers), and the stateful phase, which follows
-the schema's links from create operations to the ones that read, change and delete, as one more.
+server, in process: every check; per operation, the coverage phase as one test item and the
+examples and fuzzing phases as another (so pytest-xdist spreads them over its workers: as one item,
+a segment operation took minutes, most of it coverage), and the stateful phase, which follows the
+schema's links from create operations to the ones that read, change and delete, as one more.
 """
 
 import copy
@@ -90,42 +91,50 @@ RAW_SCHEMA = json.loads(json.dumps(SchemaGenerator().get_schema(public=True), de
 # characters are left out of generated strings and keys: the API refuses them anywhere in a body
 # (the schema's description says so; OpenAPI 3.0 cannot state it for object keys), like
 # `st run --generation-allow-x00 false`.
-CONFIG = SchemathesisConfig.from_dict(
-    {
-        "generation": {"max-examples": 25, "allow-x00": False},
-        # A segment definition must also fit the complexity budget (contacts/segments/budget.py): totals
-        # across nested groups (rules, values, cost by kind of rule) that OpenAPI 3.0 cannot state and the
-        # schema's description does. A schema-valid definition over it is a 400 naming the limit.
-        "operations": [
-            {
-                "include-path-regex": "^/api/segments",
-                "checks": {
-                    "positive_data_acceptance": {
-                        "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
-                    }
-                },
+SETTINGS = {
+    "generation": {"max-examples": 25, "allow-x00": False},
+    # A segment definition must also fit the complexity budget (contacts/segments/budget.py): totals
+    # across nested groups (rules, values, cost by kind of rule) that OpenAPI 3.0 cannot state and the
+    # schema's description does. A schema-valid definition over it is a 400 naming the limit.
+    "operations": [
+        {
+            "include-path-regex": "^/api/segments",
+            "checks": {
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+                }
             },
-            # DELETE /api/api-keys/{id} revokes: the key stops working and its record stays for the
-            # audit trail (the operation's description and the README say so), so GET /api/api-keys/{id}
-            # answers the revoked key with "status": "revoked". That is not a deleted resource still
-            # being served, the one thing `use_after_free` looks for; its other checks all stay on.
-            {
-                "include-operation-id": "api_keys_retrieve",
-                "checks": {"use_after_free": {"enabled": False}},
-            },
-        ],
-    }
-)
-# A copy: schemathesis writes the links it infers (x-schemathesis) into the dict it is given when it
-# builds the state machine, and RAW_SCHEMA must stay the schema as served.
-schema = schemathesis.openapi.from_dict(copy.deepcopy(RAW_SCHEMA), config=CONFIG)
-schema.app = get_wsgi_application()
+        },
+        # DELETE /api/api-keys/{id} revokes: the key stops working and its record stays for the
+        # audit trail (the operation's description and the README say so), so GET /api/api-keys/{id}
+        # answers the revoked key with "status": "revoked". That is not a deleted resource still
+        # being served, the one thing `use_after_free` looks for; its other checks all stay on.
+        {
+            "include-operation-id": "api_keys_retrieve",
+            "checks": {"use_after_free": {"enabled": False}},
+        },
+    ],
+}
+APP = get_wsgi_application()
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+
+
+def _schema(*phases: str):
+    """The schema as served, tested with `phases` of schemathesis on and every check.
+
+    A copy: schemathesis writes the links it infers (x-schemathesis) into the dict it is given when it
+    builds the state machine, and RAW_SCHEMA must stay the schema as served."""
+    config = {**SETTINGS, "phases": {phase: {"enabled": phase in phases} for phase in PHASES}}
+    tested = schemathesis.openapi.from_dict(copy.deepcopy(RAW_SCHEMA), config=SchemathesisConfig.from_dict(config))
+    tested.app = APP
+    tested.auth(refresh_interval=None, retry_on=[])(TestKeyAuth)
+    return tested
+
 
 # The credentials of the running test: its own company and key, made by the `credentials` fixture.
 CREDENTIALS: dict[str, str] = {}
 
 
-@schema.auth(refresh_interval=None, retry_on=[])
 class TestKeyAuth:
     """Seed 000's two headers; schemathesis leaves them out itself where it tests missing credentials."""
 
@@ -162,10 +171,24 @@ def test_the_tested_schema_is_the_served_one(client):
     assert _served(client) == RAW_SCHEMA
 
 
-@schema.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema(case, credentials):
-    """Examples, coverage and fuzzing: no 500s, answers as documented, valid input accepted, invalid refused."""
+# Per operation, the coverage phase (the slow one) is one test item and the examples (few; many
+# operations have none) and fuzzing are another. Both check the same: no 500s, answers as
+# documented, valid input accepted, invalid input refused.
+COVERAGE, EXAMPLES_AND_FUZZING = _schema("coverage"), _schema("examples", "fuzzing")
+HYPOTHESIS_SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@COVERAGE.parametrize()
+@HYPOTHESIS_SETTINGS
+def test_coverage_cases_conform(case, credentials):
+    """Each operation's boundary values and each way to break its constraints, one at a time."""
+    case.call_and_validate()
+
+
+@EXAMPLES_AND_FUZZING.parametrize()
+@HYPOTHESIS_SETTINGS
+def test_examples_and_fuzzed_cases_conform(case, credentials):
+    """The schema's examples, then random valid and invalid input (Hypothesis, max-examples per operation)."""
     case.call_and_validate()
 
 
@@ -181,7 +204,7 @@ def _sequence_positions() -> list[tuple[str, int, bool]]:
         return cursor.fetchall()
 
 
-class StatefulFromTheSameDatabase(schema.as_state_machine()):
+class StatefulFromTheSameDatabase(_schema(*PHASES).as_state_machine()):
     """Each scenario starts from the database the `credentials` fixture made, down to the next ids.
 
     Hypothesis needs a scenario to unfold the same way whenever it replays the same choices: the
