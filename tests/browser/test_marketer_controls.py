@@ -10,11 +10,10 @@ from playwright.sync_api import expect
 from contacts import services
 from contacts.models import Contact, ContactBulkAction, ListMembership, MembershipStatus
 from salloq.core.models import Invitation, Role
-from tests.factories import MembershipFactory
+from tests.factories import ContactFactory, MembershipFactory
 
 pytestmark = pytest.mark.browser
 
-TEST = services.ConsentContext(source="test")
 # SALLOQ_SCREENSHOTS_DIR=/tmp saves each page looked at, at both widths, for a look by eye.
 SHOTS = os.environ.get("SALLOQ_SCREENSHOTS_DIR")
 
@@ -34,13 +33,9 @@ def marketer(company):
     return MembershipFactory(company=company, role=Role.OWNER).user
 
 
-def add(company, email, **data):
-    return services.contact_upsert(company=company, data={"email": email, **data}, consent=TEST).contact
-
-
 def test_sort_tick_all_on_the_page_and_tag(page, log_in, marketer, company, browser_errors):
     for name in ["carol", "alice", "bob"]:
-        add(company, f"{name}@example.com", first_name=name.title())
+        ContactFactory(company=company, email=f"{name}@example.com", first_name=name.title())
     services.contact_list_create(company=company, name="Newsletter")
     log_in(marketer)
 
@@ -64,8 +59,8 @@ def test_sort_tick_all_on_the_page_and_tag(page, log_in, marketer, company, brow
 
 def test_erase_all_filtered_after_the_confirmation_page(page, log_in, marketer, company, browser_errors):
     for n in range(2):
-        add(company, f"gone{n}@example.com", tags=["gdpr"])
-    add(company, "kept@example.com")
+        ContactFactory(company=company, email=f"gone{n}@example.com", tags=["gdpr"])
+    ContactFactory(company=company, email="kept@example.com")
     log_in(marketer)
 
     page.goto("/contacts/?tag=gdpr")
@@ -101,7 +96,7 @@ def test_settings_page_invites_and_lists_the_invitation(page, log_in, marketer, 
 def test_field_and_list_pages_fit(page, log_in, marketer, company, browser_errors):
     field = services.custom_field_create(company=company, name="Shoe size", field_type="number")
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
-    pending = add(company, "pending@example.com")
+    pending = ContactFactory(company=company, email="pending@example.com")
     ListMembership.objects.create(contact_list=newsletter, contact=pending, status=MembershipStatus.PENDING)
     progress = ContactBulkAction.objects.create(
         company=company, action="tag", tags=["big"], filters={"tag": "x"}, total=2000, processed=700, status="running"

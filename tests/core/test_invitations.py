@@ -11,16 +11,11 @@ from django.utils import timezone
 
 from salloq.core import invitations
 from salloq.core.models import Invitation, Membership, Role
+from tests.conftest import log_in
 from tests.contacts.conftest import smtp_sink  # noqa: F401 (the fixture)
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def login(client, company, role=Role.OWNER):
-    membership = MembershipFactory(company=company, role=role)
-    client.force_login(membership.user)
-    return membership.user
 
 
 def link_in(message) -> str:
@@ -36,7 +31,7 @@ def invite(company, email="new@example.com", role=Role.MARKETER):
 
 
 def test_owner_sets_the_double_opt_in_default_which_new_lists_start_with(client, company):
-    login(client, company)
+    log_in(client, company, Role.OWNER)
 
     response = client.post("/settings/", {"double_opt_in_default": "on"})
 
@@ -52,7 +47,7 @@ def test_owner_sets_the_double_opt_in_default_which_new_lists_start_with(client,
 
 
 def test_marketers_see_the_settings_but_cannot_change_them(client, company):
-    login(client, company, role=Role.MARKETER)
+    log_in(client, company, Role.MARKETER)
 
     page = client.get("/settings/").content.decode()
     response = client.post("/settings/", {"double_opt_in_default": "on"})
@@ -68,7 +63,7 @@ def test_marketers_see_the_settings_but_cannot_change_them(client, company):
 
 
 def test_owner_invites_by_email_with_a_role(client, company, smtp_sink):  # noqa: F811
-    owner = login(client, company)
+    owner = log_in(client, company, Role.OWNER)
 
     response = client.post("/settings/invitations/", {"email": " New@Example.com ", "role": Role.VIEWER})
 
@@ -88,7 +83,7 @@ def test_owner_invites_by_email_with_a_role(client, company, smtp_sink):  # noqa
 
 
 def test_when_the_mail_server_is_down_the_owner_gets_the_link(client, company, settings):
-    login(client, company)
+    log_in(client, company, Role.OWNER)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
 
@@ -108,7 +103,7 @@ def test_when_the_mail_server_is_down_the_owner_gets_the_link(client, company, s
     ],
 )
 def test_bad_invitation_input_is_a_form_error(client, company, data, message):
-    login(client, company)
+    log_in(client, company, Role.OWNER)
 
     response = client.post("/settings/invitations/", data)
 
@@ -118,7 +113,7 @@ def test_bad_invitation_input_is_a_form_error(client, company, data, message):
 
 
 def test_a_member_cannot_be_invited_again(client, company):
-    login(client, company)
+    log_in(client, company, Role.OWNER)
     MembershipFactory(company=company, role=Role.VIEWER, user=UserFactory(email="Member@example.com"))
 
     response = client.post("/settings/invitations/", {"email": "member@example.com", "role": "owner"})
@@ -139,7 +134,7 @@ def test_inviting_again_replaces_the_open_invitation(company, mailoutbox):
 
 
 def test_only_owners_invite_and_revoke(client, company):
-    login(client, company, role=Role.MARKETER)
+    log_in(client, company, Role.MARKETER)
     invitation, _ = invite(company)
 
     assert client.post("/settings/invitations/", {"email": "x@example.com", "role": "owner"}).status_code == 403
@@ -150,7 +145,7 @@ def test_only_owners_invite_and_revoke(client, company):
 
 
 def test_revoke_kills_the_link(client, company):
-    login(client, company)
+    log_in(client, company, Role.OWNER)
     invitation, token = invite(company)
 
     client.post(f"/settings/invitations/{invitation.pk}/revoke/")
@@ -162,7 +157,7 @@ def test_revoke_kills_the_link(client, company):
 
 
 def test_another_companys_invitation_cannot_be_revoked(client, company, other_company):
-    login(client, company)
+    log_in(client, company, Role.OWNER)
     theirs, _ = invite(other_company)
 
     assert client.post(f"/settings/invitations/{theirs.pk}/revoke/").status_code == 404
@@ -175,7 +170,7 @@ def test_another_companys_invitation_cannot_be_revoked(client, company, other_co
 
 def test_someone_new_sets_a_password_and_joins(client, company, smtp_sink):  # noqa: F811
     owner_client = client.__class__()
-    login(owner_client, company)
+    log_in(owner_client, company, Role.OWNER)
     owner_client.post("/settings/invitations/", {"email": "new@example.com", "role": Role.MARKETER})
     link = link_in(smtp_sink.wait_for(1)[0])
     path = urlsplit(link).path
@@ -206,7 +201,7 @@ def test_a_weak_or_mismatched_password_is_a_form_error(client, company):
 
 
 def test_a_logged_in_user_joins_with_one_click(client, company, other_company):
-    user = login(client, other_company, role=Role.VIEWER)
+    user = log_in(client, other_company, Role.VIEWER)
     _, token = invite(company, email=user.email, role=Role.OWNER)
 
     page = client.get(f"/invitations/{token}/").content.decode()
