@@ -48,7 +48,7 @@ from events.models import Event
 from salloq.core import numbers
 from salloq.core.api import fields
 from salloq.core.api.fields import (
-    EMAIL_SCHEMA,
+    EMAIL_PATTERN,
     NO_NUL,
     TEXT,
     HeaderNameField,
@@ -63,6 +63,12 @@ from salloq.core.api.fields import (
 )
 from salloq.core.numbers import as_json_number
 
+# In a contact's body "" is no address: it clears the email of a contact that keeps another identifier.
+BLANKABLE_EMAIL_SCHEMA = {
+    "type": "string",
+    "maxLength": 254,
+    "anyOf": [{"format": "email", "pattern": EMAIL_PATTERN}, {"maxLength": 0}],
+}
 NUMBER_LIMIT = int(numbers.NUMBER_LIMIT)  # key information and custom number values stay below it
 
 
@@ -74,11 +80,15 @@ def service_error_details(exc: DjangoValidationError) -> dict:
 # --- Strict input fields ----------------------------------------------------------------------
 
 
-@extend_schema_field(EMAIL_SCHEMA)
+@extend_schema_field(BLANKABLE_EMAIL_SCHEMA)
 class NormalizedEmailField(fields.NormalizedEmailField):
-    """Normalized like every other entry point: trimmed, lower-case, validated."""
+    """Normalized like every other entry point: trimmed, lower-case, validated; "" is no address."""
 
     normalize = staticmethod(normalize_email)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
 
 
 @extend_schema_field(
