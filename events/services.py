@@ -10,6 +10,7 @@ and one read of the keys a concurrent request stored meanwhile. Nothing slow run
 commit, events.dispatch hands the new events' ids to one Celery task per batch.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ class EventResult:
     status: int
     event_id: int | None = None
     contact_id: int | None = None
+    event_type: str | None = None
     duplicate: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)
 
@@ -84,8 +86,8 @@ def record_events(
     - `dispatch_after_commit`: False stores the events as already dispatched (history being
       imported must not start flows).
 
-    The contact is found by email, else customer_id (its external_id), and created when missing
-    with the names the event carries (names it lacks are filled in, nothing else changes). A
+    Only `company.pk` is read. The contact is found by email, else customer_id (its external_id),
+    and created when missing with the names the event carries (names it lacks are filled in, nothing else changes). A
     blacklisted or unsubscribed contact's events are stored and never change their status.
     """
     if source not in EventSource.values:
@@ -104,8 +106,7 @@ def record_events(
         except EventInputError as exc:
             results[index] = EventResult(index=index, status=INVALID, errors=exc.errors)
     if valid:
-        with transaction.atomic():
-            new_ids = _store(company, valid, results, source, dispatch_after_commit)
+        new_ids = _store(company, valid, results, source, dispatch_after_commit)
         if new_ids and dispatch_after_commit:
             transaction.on_commit(lambda: dispatch.enqueue(new_ids))
     return results
@@ -118,16 +119,17 @@ def _store(
     source: str,
     dispatch_after_commit: bool,
 ) -> list[int]:
-    # Retries first: an item whose key is stored (or given earlier in this call) is answered from it.
-    stored = _stored_keys(company, {event.idempotency_key for _, event in valid if event.idempotency_key})
+    # A batch's retries first: an item whose key is stored is answered from it without resolving its
+    # contact. (A single event skips this round trip: INSERT ... ON CONFLICT finds its retry anyway.)
+    keys = {event.idempotency_key for _, event in valid if event.idempotency_key}
+    stored = _stored_keys(company, keys) if len(valid) > 1 else {}
     pending: list[tuple[int, CleanEvent]] = []
     first_of_key: dict[str, int] = {}
     repeats: list[tuple[int, str]] = []
     for index, event in valid:
         key = event.idempotency_key
         if key and key in stored:
-            event_id, contact_id = stored[key]
-            results[index] = EventResult(index, CREATED, event_id, contact_id, duplicate=True)
+            results[index] = _duplicate(index, stored[key])
         elif key and key in first_of_key:
             repeats.append((index, key))
         else:
@@ -135,52 +137,64 @@ def _store(
                 first_of_key[key] = index
             pending.append((index, event))
 
-    contact_ids = _resolve_contacts(company, pending, results)
-    rows = [(index, event) for index, event in pending if results[index] is None]
+    found, upserts = _find_contacts(company, pending)
     now = timezone.now()
     new_ids: list[int] = []
     lost: dict[str, int] = {}
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        inserted = _insert(company, chunk, contact_ids, source, now, dispatch_after_commit)
-        keyless = iter(inserted[None])
-        for index, event in chunk:
-            key = event.idempotency_key
-            event_id = inserted.get(key) if key else next(keyless)
-            if event_id is None:
-                lost[key] = index  # a concurrent request stored this key first
-                continue
-            new_ids.append(event_id)
-            results[index] = EventResult(index, CREATED, event_id, contact_ids[index])
+    # One transaction when the call writes more than one statement: contacts to create, or several
+    # INSERTs. A single INSERT (the usual event about a known contact) is a transaction by itself.
+    writes = transaction.atomic() if upserts or len(pending) > INSERT_CHUNK else nullcontext()
+    with writes:
+        contact_ids = _create_contacts(company, pending, found, upserts, results)
+        rows = [(index, event) for index, event in pending if results[index] is None]
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            inserted = _insert(company, chunk, contact_ids, source, now, dispatch_after_commit)
+            keyless = iter(inserted[None])
+            for index, event in chunk:
+                key = event.idempotency_key
+                event_id = inserted.get(key) if key else next(keyless)
+                if event_id is None:
+                    lost[key] = index  # stored before (a retry) or by a concurrent request meanwhile
+                    continue
+                new_ids.append(event_id)
+                results[index] = EventResult(index, CREATED, event_id, contact_ids[index], event.event_type)
     if lost:
         winners = _stored_keys(company, set(lost))
         for key, index in lost.items():
-            event_id, contact_id = winners[key]
-            results[index] = EventResult(index, CREATED, event_id, contact_id, duplicate=True)
+            results[index] = _duplicate(index, winners[key])
     for index, key in repeats:
         first = results[first_of_key[key]]
         if first.status == CREATED:
-            results[index] = EventResult(index, CREATED, first.event_id, first.contact_id, duplicate=True)
+            results[index] = EventResult(
+                index, CREATED, first.event_id, first.contact_id, first.event_type, duplicate=True
+            )
         else:
             results[index] = EventResult(index, first.status, errors=first.errors)
     return new_ids
 
 
-def _stored_keys(company: Company, keys: set[str]) -> dict[str, tuple[int, int | None]]:
+def _duplicate(index: int, stored: tuple[int, int | None, str]) -> "EventResult":
+    event_id, contact_id, event_type = stored
+    return EventResult(index, CREATED, event_id, contact_id, event_type, duplicate=True)
+
+
+def _stored_keys(company: Company, keys: set[str]) -> dict[str, tuple[int, int | None, str]]:
     if not keys:
         return {}
     rows = Event.objects.for_company(company).filter(idempotency_key__in=keys).order_by()
-    return {key: (pk, contact_id) for key, pk, contact_id in rows.values_list("idempotency_key", "pk", "contact_id")}
+    return {row[0]: row[1:] for row in rows.values_list("idempotency_key", "pk", "contact_id", "event_type")}
 
 
 def _identity(event: CleanEvent) -> tuple[str, str]:
     return ("email", event.email) if event.email else ("external_id", event.customer_id)
 
 
-def _resolve_contacts(company: Company, pending: list[tuple[int, CleanEvent]], results: list) -> dict[int, int]:
-    """Each pending item's contact id: found by email, else customer_id; created when missing."""
+def _find_contacts(company: Company, pending: list[tuple[int, CleanEvent]]) -> tuple[dict[int, int], dict]:
+    """Each pending item's known contact (by email, else customer_id), and what to upsert: one entry
+    per contact to create, and names a known contact lacks. One query."""
     if not pending:
-        return {}
+        return {}, {}
     emails = {event.email for _, event in pending if event.email}
     external_ids = {event.customer_id for _, event in pending if event.customer_id}
     known = (
@@ -224,7 +238,13 @@ def _resolve_contacts(company: Company, pending: list[tuple[int, CleanEvent]], r
         for name in ("first_name", "last_name"):
             if getattr(event, name) and name not in item:
                 item[name] = getattr(event, name)
+    return found, upserts
 
+
+def _create_contacts(
+    company: Company, pending: list[tuple[int, CleanEvent]], found: dict[int, int], upserts: dict, results: list
+) -> dict[int, int]:
+    """Each pending item's contact id, the missing contacts created (contacts.bulk, one call)."""
     written: dict[tuple[str, str], Any] = {}
     if upserts:
         identities = list(upserts)

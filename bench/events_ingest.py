@@ -1,0 +1,241 @@
+"""Single-event ingestion under load: POST /api/events against a plain Django view that only
+inserts the raw JSON into a table (the floor), side by side on the same gunicorn server.
+
+Run from the repository root:  .venv/bin/python bench/events_ingest.py [--duration 10 --rounds 3 --connections 16]
+
+What it does, all on loopback and bounded in time (--time-limit, 300 s by default):
+  1. creates a scratch PostgreSQL database, migrates it, creates an API key and the floor's table
+     (bench_plain_events: id, jsonb body);
+  2. starts gunicorn (--workers sync workers) with bench.events_settings (the project's settings plus
+     POST /bench/events/plain) and Redis as cache and Celery broker, as in production: every API
+     request enqueues its dispatch task, on a queue of the run's own;
+  3. wrk (--connections connections, one thread) posts realistic order_placed events, each with a new
+     order id, about --contacts customers (created by a warm-up run: known contacts are the steady
+     state), to each target in turn for --rounds interleaved rounds;
+  4. prints events/s, p50 and p99 latency of each, the ratio api/floor and the targets: at least
+     0.7x the floor's rate and a p99 under 50 ms (issue 11). The events table must hold exactly the
+     events the API answered 201 for.
+Whatever happens, gunicorn is stopped, the scratch database dropped and the run's Redis keys deleted.
+
+Exit status: 0 when every run was clean (also when a target is missed, unless --check), 1 on any
+failure (a non-2xx answer, a socket error, a server that does not start, the time limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the bench package is importable from the root
+    sys.path.insert(0, str(ROOT))
+
+from bench.api_root import (  # noqa: E402
+    BenchError,
+    WrkResult,
+    create_api_key,
+    describe,
+    ensure_wrk,
+    free_port,
+    gunicorn,
+    log,
+    manage,
+    parse_wrk,
+    read_tail,
+    recreate_database,
+    run_bounded,
+    server_env,
+    wait_until_ready,
+)
+
+API_PATH = "/api/events"
+PLAIN_PATH = "/bench/events/plain"
+# The floor's table (bench/events_urls.py inserts into it): id and the raw JSON body.
+PLAIN_TABLE = "bench_plain_events"
+TARGET_FRACTION = 0.7
+TARGET_P99_MS = 50.0
+SETUP_ALLOWANCE_SECONDS = 60
+
+# Every request a new order of one of CONTACTS customers; the same body goes to both targets.
+WRK_SCRIPT = """
+local counter = 0
+local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  local n = counter %% %(contacts)d
+  local body = string.format(
+    '{"event_type":"order_placed","event_data":{"order_id":"%%s-%%d","customer_id":"CUST-%%d",' ..
+    '"email":"bench.customer%%d@example.com","first_name":"Jane","last_name":"Smith","total":149.99,' ..
+    '"items":[{"product_id":"PROD-001","name":"Wireless Headphones","price":99.99,"quantity":1},' ..
+    '{"product_id":"PROD-002","name":"Case","price":50.0,"quantity":1}]}}',
+    prefix, counter, n, n)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs per target, interleaved (default 3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of discarded warm-up per target (default 3)")
+    parser.add_argument("--contacts", type=int, default=1000, help="customers the events are about (default 1000)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    parser.add_argument("--time-limit", type=int, default=300, help="abort (and clean up) after this many seconds")
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432", help="server, without database")
+    parser.add_argument("--db-name", default="salloq_bench_events_ingest", help="scratch database, dropped after")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15", help="cache and broker of the server")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "events_ingest.json")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    for name in ("duration", "rounds", "connections", "contacts", "workers", "time_limit"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    planned = 2 * args.warmup + 2 * args.rounds * args.duration
+    if planned + SETUP_ALLOWANCE_SECONDS > args.time_limit:
+        parser.error(f"{planned} s of wrk plus ~{SETUP_ALLOWANCE_SECONDS} s of setup does not fit in --time-limit")
+    return args
+
+
+def run_wrk(wrk: str, script: Path, url: str, headers: dict, seconds: int, connections: int, target: str, n: int):
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s", "-s", str(script)]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(url)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
+    if result.returncode != 0:
+        raise BenchError(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    measured = parse_wrk(result.stdout, target, n)
+    if measured.non_2xx_3xx or any(measured.socket_errors.values()) or measured.requests == 0:
+        raise BenchError(f"{target} run {n} was not clean:\n{result.stdout}")
+    return measured
+
+
+@dataclass
+class Summary:
+    date: str
+    cpus: int | None
+    settings: dict[str, int]
+    median_events_per_second: dict[str, float]
+    median_p50_ms: dict[str, float]
+    median_p99_ms: dict[str, float]
+    fraction_of_floor: float
+    target_fraction: float
+    target_p99_ms: float
+    target_met: bool
+    runs: list[WrkResult]
+
+
+def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str) -> Summary:
+    queue_name = f"{cache_prefix}:dispatch"
+    env = {
+        **server_env(args, scratch, cache_prefix),
+        "DJANGO_SETTINGS_MODULE": "bench.events_settings",
+        "BENCH_EVENTS_QUEUE": queue_name,
+    }
+    started = time.monotonic()
+    recreate_database(args.pg_url, args.db_name)
+    manage(env, "migrate", "--noinput", "-v0", timeout=150)
+    company_id, api_key = create_api_key(env)
+    with psycopg.connect(f"{args.pg_url}/{args.db_name}", connect_timeout=10) as conn:
+        conn.execute(f"CREATE TABLE {PLAIN_TABLE} (id bigserial PRIMARY KEY, body jsonb NOT NULL)")
+        conn.commit()
+    log(f"scratch database {args.db_name} migrated, key created ({time.monotonic() - started:.1f} s)")
+    script = scratch / "order_placed.lua"
+    script.write_text(WRK_SCRIPT % {"contacts": args.contacts})
+
+    headers = {"Authorization": f"Bearer {api_key}", "X-Company-ID": str(company_id)}
+    results: list[WrkResult] = []
+    try:
+        port = free_port()
+        log_file = scratch / "gunicorn.log"
+        with gunicorn(env, port, args.workers, 1, log_file) as proc:
+            wait_until_ready(proc, port, headers, log_file)
+            log(f"gunicorn up on 127.0.0.1:{port} with {args.workers} sync workers")
+            urls = {"floor": f"http://127.0.0.1:{port}{PLAIN_PATH}", "api": f"http://127.0.0.1:{port}{API_PATH}"}
+            if args.warmup:
+                for target, url in urls.items():
+                    run_wrk(wrk, script, url, headers, args.warmup, args.connections, target, 0)
+            with psycopg.connect(f"{args.pg_url}/{args.db_name}", connect_timeout=10) as conn:
+                before = conn.execute("SELECT count(*) FROM events_event").fetchone()[0]
+            for n in range(1, args.rounds + 1):
+                # Alternate which target goes first, so a drift in machine load does not favour one.
+                for target in ("floor", "api") if n % 2 else ("api", "floor"):
+                    result = run_wrk(wrk, script, urls[target], headers, args.duration, args.connections, target, n)
+                    results.append(result)
+                    log(describe(result))
+            if proc.poll() is not None:
+                raise BenchError(f"gunicorn died during the runs:\n{read_tail(log_file)}")
+        with psycopg.connect(f"{args.pg_url}/{args.db_name}", connect_timeout=10) as conn:
+            stored = conn.execute("SELECT count(*) FROM events_event").fetchone()[0] - before
+        answered = sum(r.requests for r in results if r.target == "api")
+        # wrk counts the requests it saw answered; one per connection may be cut off at the end of
+        # each run (the warm-up included).
+        if not answered <= stored <= answered + 2 * args.connections:
+            raise BenchError(f"the API stored {stored} events for {answered} answered requests")
+    finally:
+        client = redis.Redis.from_url(args.redis_url, socket_timeout=10)
+        try:
+            client.delete(queue_name)
+        finally:
+            client.close()
+
+    def median(target: str, attribute: str) -> float:
+        return statistics.median(getattr(r, attribute) or 0.0 for r in results if r.target == target)
+
+    rates = {t: median(t, "requests_per_second") for t in ("floor", "api")}
+    p50 = {t: median(t, "latency_p50_ms") for t in ("floor", "api")}
+    p99 = {t: median(t, "latency_p99_ms") for t in ("floor", "api")}
+    fraction = rates["api"] / rates["floor"]
+    return Summary(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        cpus=os.cpu_count(),
+        settings={k: getattr(args, k) for k in ("duration", "rounds", "connections", "warmup", "contacts", "workers")},
+        median_events_per_second=rates,
+        median_p50_ms=p50,
+        median_p99_ms=p99,
+        fraction_of_floor=fraction,
+        target_fraction=TARGET_FRACTION,
+        target_p99_ms=TARGET_P99_MS,
+        target_met=fraction >= TARGET_FRACTION and p99["api"] < TARGET_P99_MS,
+        runs=results,
+    )
+
+
+def report(summary: Summary) -> None:
+    rates, p50, p99 = summary.median_events_per_second, summary.median_p50_ms, summary.median_p99_ms
+    rounds = summary.settings["rounds"]
+    print()
+    for target, label in (("floor", f"POST {PLAIN_PATH} (raw INSERT)"), ("api", f"POST {API_PATH}")):
+        print(
+            f"{label:34} {rates[target]:8.1f} events/s  p50 {p50[target]:6.2f} ms  p99 {p99[target]:6.2f} ms"
+            f"  (median of {rounds})"
+        )
+    verdict = "MET" if summary.target_met else "NOT MET"
+    print(
+        f"api/floor = {summary.fraction_of_floor:.2f} (target >= {summary.target_fraction}), "
+        f"api p99 {p99['api']:.1f} ms (target < {summary.target_p99_ms:.0f} ms): {verdict}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = ensure_wrk()
+    return run_bounded(args, "events-ingest-", lambda scratch, prefix: measure(args, wrk, scratch, prefix), report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
