@@ -4,6 +4,7 @@ segment bench did, when tags moved onto the contact). Their figures are not chec
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -74,3 +75,41 @@ def test_bulk_upsert_bench_creates_and_updates_every_contact(tmp_path):
     )
     assert results["settings"]["contacts"] == 2000 and len(results["rounds"]) == 1, results
     assert all(rate > 0 for rate in results["median_per_second"].values()), results
+
+
+@pytest.mark.redis
+def test_events_batch_bench_stores_every_event(tmp_path):
+    results = _run(
+        "events_batch",
+        "--events",
+        "2000",
+        "--contacts",
+        "200",
+        "--rounds",
+        "1",
+        "--workers",
+        "2",
+        "--clients",
+        "2",
+        "--redis-url",
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+        tmp_path=tmp_path,
+    )
+    # The script itself fails when an event is refused, a duplicate, or missing from the table.
+    assert results["settings"]["events"] == 2000 and len(results["rounds"]) == 1, results
+    assert all(rate > 0 for rate in results["median_per_second"].values()), results
+
+
+@pytest.mark.redis
+def test_events_ingest_bench_posts_to_both_targets(tmp_path):
+    if not shutil.which("wrk"):
+        pytest.skip("needs wrk (apt-get install wrk)")
+    results = _run(
+        "events_ingest",
+        *("--duration", "2", "--rounds", "1", "--warmup", "1", "--connections", "4", "--workers", "2"),
+        *("--contacts", "50", "--redis-url", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")),
+        tmp_path=tmp_path,
+    )
+    # The script itself fails on any non-2xx answer or an answered event missing from the table.
+    assert set(results["median_events_per_second"]) == {"floor", "api"}, results
+    assert all(rate > 0 for rate in results["median_events_per_second"].values()), results
