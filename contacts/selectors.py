@@ -12,6 +12,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from events.models import Event
+from events.selectors import contact_timeline
 
 from .mailability import ANNOTATION, mailability_of, memberships_with_mailability
 from .models import (
@@ -106,8 +107,6 @@ def contact_export(*, contact: Contact) -> ContactExport:
 
 # --- The contact page ------------------------------------------------------------------------
 
-# How many of a contact's latest events its page shows.
-TIMELINE_LENGTH = 50
 # Memberships a contact has not left: subscribed, or pending confirmation.
 CURRENT_MEMBERSHIP = (MembershipStatus.SUBSCRIBED, MembershipStatus.PENDING)
 
@@ -155,7 +154,7 @@ class ContactDetail:
     memberships: list[ListMembership]
     joinable_lists: list[ContactList]
     consent_records: QuerySet[ConsentRecord]
-    events: QuerySet[Event]
+    events: list[Event]  # the activity timeline (events.selectors.contact_timeline)
     suppression: Suppression | None
 
 
@@ -179,7 +178,7 @@ def contact_detail(*, contact: Contact) -> ContactDetail:
         consent_records=ConsentRecord.objects.for_company(company_id)
         .filter(contact=contact)
         .select_related("contact_list"),
-        events=Event.objects.for_company(company_id).filter(contact=contact)[:TIMELINE_LENGTH],
+        events=contact_timeline(contact=contact),
         suppression=(
             Suppression.objects.for_company(company_id).filter(email=contact.email).first() if contact.email else None
         ),

@@ -14,6 +14,7 @@ SUGGESTED_TYPES = tuple(EVENT_TYPES)
 
 class EventFilterForm(forms.Form):
     event_type = forms.CharField(max_length=100, required=False)
+    contact = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     email = forms.CharField(max_length=254, required=False)
     since = forms.DateField(required=False)
     until = forms.DateField(required=False)
@@ -41,6 +42,7 @@ class EventFilterForm(forms.Form):
         data = self.cleaned_data if self.is_bound else {}
         return EventFilters(
             event_type=data.get("event_type") or "",
+            contact_id=data.get("contact"),
             email=data.get("email") or "",
             since=data.get("since"),
             until=data.get("until"),

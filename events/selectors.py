@@ -22,17 +22,18 @@ TIMELINE_LENGTH = 50
 
 @dataclass(frozen=True)
 class EventFilters:
-    """The Events page's filters, each optional: an exact event type, a contact's email (already
-    normalized), and days (inclusive, in the site's time zone)."""
+    """The Events page's filters, each optional: an exact event type, a contact (its id, or its email
+    already normalized), and days (inclusive, in the site's time zone)."""
 
     event_type: str = ""
+    contact_id: int | None = None
     email: str = ""
     since: date | None = None
     until: date | None = None
 
     @property
     def any(self) -> bool:
-        return bool(self.event_type or self.email or self.since or self.until)
+        return bool(self.event_type or self.contact_id or self.email or self.since or self.until)
 
 
 @dataclass
@@ -51,6 +52,8 @@ def company_events(*, company: Company, filters: EventFilters) -> QuerySet[Event
     events = Event.objects.for_company(company).select_related("contact")
     if filters.event_type:
         events = events.filter(event_type=filters.event_type)
+    if filters.contact_id:
+        events = events.filter(contact_id=filters.contact_id)
     if filters.email:
         contact_ids = Contact.objects.for_company(company).filter(email=filters.email).values("pk")
         events = events.filter(contact__in=contact_ids)
@@ -75,6 +78,13 @@ def events_page(*, company: Company, filters: EventFilters, older_than: int | No
         events=shown,
         older_than=shown[-1].pk if len(rows) > EVENTS_PER_PAGE else None,
     )
+
+
+def filtered_contact(*, company: Company, filters: EventFilters) -> Contact | None:
+    """The contact the Events page is filtered by (by id), if it is one of the company's."""
+    if not filters.contact_id:
+        return None
+    return Contact.objects.for_company(company).filter(pk=filters.contact_id).first()
 
 
 def contact_timeline(*, contact: Contact, limit: int = TIMELINE_LENGTH) -> list[Event]:

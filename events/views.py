@@ -23,13 +23,16 @@ def events(request: HttpRequest) -> HttpResponse:
     form = EventFilterForm(request.GET)
     form.is_valid()  # an invalid filter is named on the page and left out
     older_than = form.cleaned_data.get("older_than")
-    page = selectors.events_page(company=request.company, filters=form.filters(), older_than=older_than)
+    filters = form.filters()
+    page = selectors.events_page(company=request.company, filters=filters, older_than=older_than)
     context = {
         "form": form,
-        "filters": {name: request.GET.get(name, "") for name in ("event_type", "email", "since", "until")},
+        "filters": {name: request.GET.get(name, "") for name in ("event_type", "contact", "email", "since", "until")},
+        # Filtered by one contact (the contact page's "All events" link): named above the table.
+        "contact": selectors.filtered_contact(company=request.company, filters=filters),
         "page": page,
         "is_newest": older_than is None,
         "poll_seconds": POLL_SECONDS,
         "suggested_types": SUGGESTED_TYPES,
     }
-    return render_page(request, "events/events.html", "events/_event_table.html", context, status=200)
+    return render_page(request, "events/events.html", "events/_event_table.html", context)
