@@ -12,6 +12,7 @@ commit, events.dispatch hands the new events' ids to one Celery task per batch.
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -137,6 +138,12 @@ def _store(
                 first_of_key[key] = index
             pending.append((index, event))
 
+    if len(pending) == 1 and connection.vendor == "postgresql":
+        index, event = pending[0]
+        stored_now = _known_contact_insert(company, event, source, timezone.now(), dispatch_after_commit)
+        if stored_now is not None:
+            results[index] = EventResult(index, CREATED, stored_now[0], stored_now[1], event.event_type)
+            return [stored_now[0]]
     found, upserts = _find_contacts(company, pending)
     now = timezone.now()
     new_ids: list[int] = []
@@ -268,6 +275,59 @@ def _create_contacts(
     return contact_ids
 
 
+def _row(company: Company, contact_id: int | None, event: CleanEvent, source: str, now, dispatch: bool) -> list:
+    """An event's _COLUMNS values, as the database takes them."""
+    values = (
+        company.pk,
+        contact_id,
+        event.event_type,
+        event.data,
+        event.value,
+        event.occurred_at,
+        now,
+        EventSource.EXTERNAL if event.external and source == EventSource.API else source,
+        event.idempotency_key,
+        None if dispatch else now,
+    )
+    return [column.get_db_prep_save(value, connection) for column, value in zip(_fields(), values, strict=True)]
+
+
+@cache
+def _fields() -> list:
+    return [Event._meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name) for name in _COLUMNS]
+
+
+def _known_contact_insert(
+    company: Company, event: CleanEvent, source: str, now, dispatch_after_commit: bool
+) -> tuple[int, int] | None:
+    """The usual single event, about a known contact that lacks none of the names it carries, in
+    one statement on PostgreSQL: (event id, contact id), or None when the general path must decide
+    (an unknown contact, names to fill in, a retry)."""
+    # Only fixed table and column names are formatted in; every value is a parameter.
+    sql = f"""
+        WITH found AS (
+            SELECT id, first_name, last_name FROM {Contact._meta.db_table}
+            WHERE company_id = %s AND erased_at IS NULL AND (email = %s OR external_id = %s)
+            ORDER BY (email = %s) IS TRUE DESC LIMIT 1
+        ), stored AS (
+            INSERT INTO {Event._meta.db_table} ({", ".join(_COLUMNS)})
+            SELECT {", ".join("found.id" if name == "contact_id" else "%s" for name in _COLUMNS)} FROM found
+            WHERE NOT (%s AND found.first_name = '') AND NOT (%s AND found.last_name = '')
+            ON CONFLICT (company_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id, contact_id
+        )
+        SELECT id, contact_id FROM stored
+    """  # noqa: S608
+    email = event.email or None
+    row = _row(company, None, event, source, now, dispatch_after_commit)
+    del row[_COLUMNS.index("contact_id")]
+    params = [company.pk, email, event.customer_id, email, *row, bool(event.first_name), bool(event.last_name)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        stored = cursor.fetchone()
+    return (stored[0], stored[1]) if stored else None
+
+
 def _insert(
     company: Company,
     chunk: list[tuple[int, CleanEvent]],
@@ -278,22 +338,9 @@ def _insert(
 ) -> dict:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id, key: {key: id} for the keyed rows stored,
     and under None the ids of the keyless rows in insertion order (they never conflict)."""
-    fields = [Event._meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name) for name in _COLUMNS]
     params: list = []
     for index, event in chunk:
-        values = (
-            company.pk,
-            contact_ids[index],
-            event.event_type,
-            event.data,
-            event.value,
-            event.occurred_at,
-            now,
-            EventSource.EXTERNAL if event.external and source == EventSource.API else source,
-            event.idempotency_key,
-            None if dispatch_after_commit else now,
-        )
-        params += [column.get_db_prep_save(value, connection) for column, value in zip(fields, values, strict=True)]
+        params += _row(company, contact_ids[index], event, source, now, dispatch_after_commit)
     table = connection.ops.quote_name(Event._meta.db_table)
     placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     # Only the table name and fixed column names are formatted in; every value is a parameter.
