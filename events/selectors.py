@@ -5,6 +5,7 @@ event_contact_timeline hold. Pages go by a cursor (the last event shown) rather 
 the hundredth page costs what the first does and nothing counts a table of millions of rows.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -43,6 +44,13 @@ class EventPage:
     older_than: int | None
 
 
+def with_data_preview(events: list[Event]) -> list[Event]:
+    """Each event's data as the JSON it was sent as (event.data_preview), for the pages to show."""
+    for event in events:
+        event.data_preview = json.dumps(event.data, ensure_ascii=False, default=str)
+    return events
+
+
 def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
@@ -73,7 +81,7 @@ def events_page(*, company: Company, filters: EventFilters, older_than: int | No
         if cursor is not None:
             events = events.filter(Q(occurred_at__lt=cursor) | Q(occurred_at=cursor, pk__lt=older_than))
     rows = list(events[: EVENTS_PER_PAGE + 1])
-    shown = rows[:EVENTS_PER_PAGE]
+    shown = with_data_preview(rows[:EVENTS_PER_PAGE])
     return EventPage(
         events=shown,
         older_than=shown[-1].pk if len(rows) > EVENTS_PER_PAGE else None,
@@ -89,9 +97,8 @@ def filtered_contact(*, company: Company, filters: EventFilters) -> Contact | No
 
 def contact_timeline(*, contact: Contact, limit: int = TIMELINE_LENGTH) -> list[Event]:
     """A contact's latest events, newest first: the activity timeline of the contact page."""
-    return list(
-        Event.objects.for_company(contact.company_id).filter(contact=contact).order_by("-occurred_at", "-id")[:limit]
-    )
+    events = Event.objects.for_company(contact.company_id).filter(contact=contact).order_by("-occurred_at", "-id")
+    return with_data_preview(list(events[:limit]))
 
 
 def api_events(

@@ -37,7 +37,7 @@ def make_event(company, contact=None, event_type="order_placed", when=None, **fi
 
 
 def row_ids(content: str) -> list[int]:
-    return [int(n) for n in re.findall(r'<tr id="event-(\d+)"', content)]
+    return [int(n) for n in re.findall(r'<li id="event-(\d+)"', content)]
 
 
 @pytest.fixture
