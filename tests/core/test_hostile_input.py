@@ -31,9 +31,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
-from contacts import consent, imports, services
+from contacts import bulk_actions, consent, imports, services
 from contacts.segments.services import segment_create
 from events import webhooks
+from salloq.core import invitations
 from salloq.core.api.schema_views import CachedSchemaView
 from tests.conftest import make_api_client
 from tests.factories import CompanyFactory, MembershipFactory, UserFactory, make_api_key
@@ -128,11 +129,16 @@ class World:
         self.browser.force_login(self.owner)
         self.api = make_api_client(self.company, name="Hostile key", hourly_limit=1_000_000)
         self.decoy_key, _ = make_api_key(self.company, name="Decoy")
-        self.contact_list = services.contact_list_create(company=self.company, name="Newsletter")
+        # Double opt-in, so its page has the forms only such a list has (resend confirmations).
+        self.contact_list = services.contact_list_create(company=self.company, name="Newsletter", double_opt_in=True)
         self.contact = services.contact_upsert(
             company=self.company, data={"email": "ann@example.com", "first_name": "Ann"}
         ).contact
         self.membership, _ = services.list_subscribe(contact=self.contact, contact_list=self.contact_list)
+        # Ann confirmed; Bob's confirmation is owed, so the list page offers to resend it.
+        consent.confirm_membership(membership_id=self.membership.pk, consent=services.NO_CONSENT)
+        bob = services.contact_upsert(company=self.company, data={"email": "bob@example.com"}).contact
+        services.list_subscribe(contact=bob, contact_list=self.contact_list)
         self.field = services.custom_field_create(company=self.company, name="Shoe size", field_type="number")
         self.segment = segment_create(
             company=self.company,
@@ -150,6 +156,13 @@ class World:
             mapping={"email": "email"},
             enqueue=False,
         )
+        self.bulk_action = bulk_actions.contact_bulk_action_create(
+            company=self.company,
+            action="tag",
+            selection=bulk_actions.Selection(contact_ids=[self.contact.pk], filters={}),
+            tags=["vip"],
+        )
+        self.invitation, _ = invitations.invitation_create(company=self.company, email="new@example.com", role="viewer")
 
 
 @pytest.fixture
@@ -476,6 +489,9 @@ def _dashboard_url(world: World, client: Client, route: str, contact=None) -> st
         "import_id": world.contact_import.pk,
         "segment_id": world.segment.pk,
         "key_id": world.decoy_key.pk,
+        "field_id": world.field.pk,
+        "bulk_action_id": world.bulk_action.pk,
+        "invitation_id": world.invitation.pk,
     }
     if route.startswith("c/confirm/"):
         values["token"] = consent.confirmation_token(world.membership)
