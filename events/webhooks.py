@@ -108,7 +108,8 @@ class WebhookRefused(ApiError):
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     """The X-Webhook-Signature value for `body`: timestamped when `timestamp` is given, else plain.
-    What a sender computes (README "Webhooks from your shop"); the tests sign with it too."""
+    What a sender computes (README "Webhooks from your shop"); tests/core/test_hostile_input.py signs
+    its bodies with it (tests/events/test_webhook.py computes the HMAC itself, as an integrator would)."""
     signature = Signature(form=TIMESTAMPED if timestamp is not None else PLAIN, digests=(), timestamp=timestamp)
     digest = hmac.new(secret.encode(), signature.signed_bytes(body), hashlib.sha256).hexdigest()
     return digest if timestamp is None else f"t={timestamp},v1={digest}"
