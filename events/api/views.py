@@ -5,6 +5,7 @@ GET /api/contacts/{id}/events (events:read). Writes go through events.services.r
 """
 
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -19,11 +20,11 @@ from salloq.core.pagination import PagePagination
 from salloq.core.schema import SalloqAutoSchema
 
 from .. import selectors
-from ..event_input import idempotency_key_problem
+from ..event_input import OCCURRED_AT_PATTERN, idempotency_key_problem
 from ..models import Event
 from ..services import CREATED, MAX_BATCH, record_events
 from . import serializers as s
-from .schema import EVENT_SCHEMA, IDEMPOTENCY_KEY_SCHEMA
+from .schema import EVENT_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, OCCURRED_AT_SCHEMA
 
 BATCH_SCHEMA = {
     "type": "object",
@@ -89,18 +90,38 @@ def _refused(errors: dict[str, list[str]]) -> ApiError:
     return ApiError(400, "Validation failed", f"Invalid input: check {names}.", dict(sorted(errors.items())))
 
 
+MOMENT_MESSAGE = "Use a date-time in RFC 3339 between 1900 and 2199, e.g. 2024-01-15T00:00:00Z."
+
+
+def _moment(value: str):
+    """A since/until bound: RFC 3339 with its offset, years 1900 to 2199 (as occurred_at is sent)."""
+    parsed = parse_datetime(value.upper()) if OCCURRED_AT_PATTERN.fullmatch(value) else None
+    if parsed is None:
+        raise serializers.ValidationError(
+            "Use a date-time in RFC 3339 between 1900 and 2199, e.g. 2024-01-15T00:00:00Z."
+        )
+    return parsed
+
+
 class EventListQuery(serializers.Serializer):
     event_type = serializers.RegexField(r"^[A-Za-z][A-Za-z0-9_]{0,99}$", required=False, max_length=100)
     contact_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    email = serializers.CharField(required=False, max_length=254)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    # Empty: no filter.
+    email = serializers.CharField(required=False, max_length=254, allow_blank=True, trim_whitespace=False)
+    since = serializers.CharField(required=False, trim_whitespace=False)
+    until = serializers.CharField(required=False, trim_whitespace=False)
+
+    def validate_since(self, value: str):
+        return _moment(value)
+
+    def validate_until(self, value: str):
+        return _moment(value)
 
 
 LIST_PARAMETERS = [
     OpenApiParameter("event_type", {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,99}$"}, description="Type"),
-    OpenApiParameter("since", {"type": "string", "format": "date-time"}, description="Occurred at or after"),
-    OpenApiParameter("until", {"type": "string", "format": "date-time"}, description="Occurred before"),
+    OpenApiParameter("since", OCCURRED_AT_SCHEMA, description="Occurred at or after (RFC 3339, years 1900-2199)"),
+    OpenApiParameter("until", OCCURRED_AT_SCHEMA, description="Occurred before (RFC 3339, years 1900-2199)"),
 ]
 CONTACT_FILTERS = [
     OpenApiParameter("contact_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Contact"),

@@ -342,7 +342,10 @@ def test_the_list_filters_by_type_contact_email_and_time(api, company):
         and event["source"] == "api"
         and event["contact_id"] == Contact.objects.get(email="b@example.com").pk
     )
+    assert types(email="") == ["product_viewed", "order_placed"]  # empty: no filter
     assert_refused(api.get("/api/events", {"since": "yesterday"}), "since")
+    assert_refused(api.get("/api/events", {"until": "2024-13-01T00:00:00Z"}), "until")
+    assert_refused(api.get("/api/events", {"since": "0001-01-01T00:00:00+23:59"}), "since")
     assert_refused(api.get("/api/events", {"contact_id": "x"}), "contact_id")
 
 
