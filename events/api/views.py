@@ -95,11 +95,12 @@ MOMENT_MESSAGE = "Use a date-time in RFC 3339 between 1900 and 2199, e.g. 2024-0
 
 def _moment(value: str):
     """A since/until bound: RFC 3339 with its offset, years 1900 to 2199 (as occurred_at is sent)."""
-    parsed = parse_datetime(value.upper()) if OCCURRED_AT_PATTERN.fullmatch(value) else None
+    try:
+        parsed = parse_datetime(value.upper()) if OCCURRED_AT_PATTERN.fullmatch(value) else None
+    except ValueError:  # a month 13, a 31st of February
+        parsed = None
     if parsed is None:
-        raise serializers.ValidationError(
-            "Use a date-time in RFC 3339 between 1900 and 2199, e.g. 2024-01-15T00:00:00Z."
-        )
+        raise serializers.ValidationError(MOMENT_MESSAGE)
     return parsed
 
 
