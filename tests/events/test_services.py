@@ -74,3 +74,22 @@ def test_a_blacklisted_address_stays_blacklisted_when_an_event_creates_its_conta
     assert result.created
     assert Suppression.objects.filter(company=company, email="banned@example.com").exists()
     assert not Contact.objects.for_company(company).mailable().filter(pk=result.contact_id).exists()
+
+
+def test_recorded_events_count_in_segments(company):
+    from contacts.segments import segment_contacts
+
+    record_events(
+        company=company, items=[order("A", total=120), order("B", total=100.5), order("C", "b@example.com", 10)]
+    )
+    record_events(company=company, items=[order("A", total=120)])  # a retry counts once
+    definition = {
+        "operator": "and",
+        "rules": [
+            {"field": "events.order_placed.count", "comparison": "greater_than", "value": 1, "within_last_days": 30},
+            {"field": "events.order_placed.total", "comparison": "greater_than", "value": 220},
+        ],
+    }
+    assert list(segment_contacts(company, definition).values_list("email", flat=True)) == ["jane@example.com"]
+    definition["rules"][1]["value"] = 220.5
+    assert not segment_contacts(company, definition).exists()
