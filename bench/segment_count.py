@@ -146,10 +146,11 @@ FROM generate_series(1::bigint, %(n)s) AS g
 
 # Any contact, any time in the last 365 days; random() is seeded (setseed), so every run has the same data.
 EVENTS_SQL = """
-INSERT INTO events_event (company_id, contact_id, event_type, data, value, occurred_at, created_at)
+INSERT INTO events_event (company_id, contact_id, event_type, data, value, occurred_at, received_at, source,
+                          dispatched_at)
 SELECT %(company)s, %(first_contact)s + floor(random() * %(contacts)s)::bigint, kind.event_type, '{}'::jsonb,
        CASE WHEN kind.event_type = 'order_placed' THEN round((5 + random() * 195)::numeric, 2) END,
-       now() - random() * interval '365 days', now()
+       now() - random() * interval '365 days', now(), 'api', now()
 FROM (
     SELECT g, CASE WHEN r < 0.15 THEN 'order_placed' WHEN r < 0.65 THEN 'product_viewed'
                    WHEN r < 0.75 THEN 'cart_abandoned' ELSE 'page_viewed' END AS event_type
