@@ -243,12 +243,17 @@ def test_the_placeholder_key_is_refused_in_the_documented_format(company_one):
 
 def test_the_contacts_query_parameters_filter_and_paginate(key):
     headers = document_headers(key)
-    upsert = send("POST", f"{DOCUMENT_HOST}/api/contacts", headers={**headers, "Content-Type": "application/json"},
-                  body='{"email": "jane@example.com", "first_name": "Jane"}')
+    upsert = send(
+        "POST",
+        f"{DOCUMENT_HOST}/api/contacts",
+        headers={**headers, "Content-Type": "application/json"},
+        body='{"email": "jane@example.com", "first_name": "Jane"}',
+    )
     assert upsert.status_code == 201, upsert.content
     for status in CONTACT_STATUSES:
-        listed = send("GET", f"{DOCUMENT_HOST}/api/contacts?status={status}&search=jane&page=1&per_page=100",
-                      headers=headers)
+        listed = send(
+            "GET", f"{DOCUMENT_HOST}/api/contacts?status={status}&search=jane&page=1&per_page=100", headers=headers
+        )
         assert listed.status_code == 200, listed.content
         expected = ["jane@example.com"] if status == "subscribed" else []
         assert [row["email"] for row in listed.json()["contacts"]] == expected

@@ -21,6 +21,7 @@ import re
 
 HTTP_METHODS = ("get", "put", "patch", "delete", "post")
 
+
 def _normalized(name: str) -> str:
     return name.replace("_", "").lower()
 
