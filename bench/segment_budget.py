@@ -200,8 +200,8 @@ def load(args: argparse.Namespace) -> int:
 
 
 def measure(args: argparse.Namespace, company_id: int) -> Summary:
-    from contacts.segments.budget import over_budget
     from contacts.segments import segment_contacts
+    from contacts.segments.budget import over_budget
     from salloq.core.models import Company
 
     company = Company.objects.get(pk=company_id)

@@ -159,7 +159,7 @@ class CustomFieldValue(models.Model):
 
 
 class KeyInformation(models.Model):
-    """Zero-party data (seed 002): named numeric or text values a contact told the company."""
+    """Zero-party data (SALESmanago API v3): named numeric or text values a contact told the company."""
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="key_information")
     name = models.CharField(max_length=255)
@@ -295,7 +295,7 @@ class ConsentRecord(CompanyScopedModel):
 
 
 class Segment(CompanyScopedModel):
-    """A dynamic audience: contacts matching `definition` (seed 000's rule language), counted live."""
+    """A dynamic audience: contacts matching `definition` (the Salloq Marketing API's rule language), counted live."""
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")

@@ -86,7 +86,7 @@ def is_suppressed(company: Company, email: str) -> bool:
 def contact_upsert(
     *, company: Company, data: dict | ContactInput, consent: ConsentContext = NO_CONSENT
 ) -> UpsertResult:
-    """Create or update a contact found by `external_id`, else by `email` (seed 000 upsert).
+    """Create or update a contact found by `external_id`, else by `email` (the Salloq Marketing API upsert).
 
     Tags and properties are merged into what the contact has; custom `fields` and attributes
     given replace the stored ones; `lists` are joined or left. An unsubscribed, bounced or
@@ -271,7 +271,7 @@ def _save_field_values(contact: Contact, values: list[tuple[CustomField, dict]])
         CustomFieldValue.objects.update_or_create(contact=contact, field=custom_field, defaults=columns)
 
 
-# --- Key information (seed 002) -----------------------------------------------------------
+# --- Key information (SALESmanago API v3) -----------------------------------------------------------
 
 
 def key_information_upsert(

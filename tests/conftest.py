@@ -63,7 +63,7 @@ def other_company(db):
 
 
 class ApiClient:
-    """A Django test client that sends seed 000's two headers on every request."""
+    """A Django test client that sends the Salloq Marketing API's two headers on every request."""
 
     def __init__(self, plain_key: str, company_id: int):
         self.client = Client()

@@ -1,4 +1,5 @@
-"""Shapes of the contacts API: seed 000 names, Splio's (004) and SALESmanago's (002) forms where 000 is silent.
+"""Shapes of the contacts API: the Salloq Marketing API's names, and Splio Data API 1.9's and
+SALESmanago API v3's forms where it is silent.
 
 Input fields are strict about JSON types (a number is not silently a name) and about what the
 database can store (lengths, no NUL characters, finite numbers), so bad input is a 400 naming the
@@ -623,7 +624,7 @@ class CustomFieldListSerializer(serializers.Serializer):
         return {"fields": CustomFieldSerializer(many=True)}
 
 
-# --- Key information (seed 002) -------------------------------------------------------------------
+# --- Key information (SALESmanago API v3) -------------------------------------------------------------------
 
 
 class NumericKeyInformationSerializer(serializers.Serializer):
@@ -642,14 +643,14 @@ class KeyInformationValuesSerializer(serializers.Serializer):
 
 
 class KeyInformationUpsertSerializer(AnyOfRequiredSerializer):
-    """Seed 002's upsert body; `owner` (a SALESmanago account) is accepted and ignored."""
+    """SALESmanago API v3's upsert body; `owner` (a SALESmanago account) is accepted and ignored."""
 
     any_of_required = ("email", "contactId")
     any_of_message = "Give the contact's email or its contactId."
     only_one = True
 
     email = LookupEmailField(required=False)
-    contactId = IdField(required=False)  # noqa: N815 (seed 002's name)
+    contactId = IdField(required=False)  # noqa: N815 (SALESmanago API v3's name)
     keyInformation = KeyInformationValuesSerializer()  # noqa: N815
     setAsNull = serializers.ListField(  # noqa: N815
         child=NonBlankCharField(max_length=255), required=False, max_length=20
@@ -681,7 +682,7 @@ class KeyInformationResponseSerializer(serializers.Serializer):
     keyInformation = KeyInformationEntrySerializer(many=True)  # noqa: N815
 
 
-# --- Blacklist (seed 004) ----------------------------------------------------------------------------
+# --- Blacklist (Splio Data API 1.9) ----------------------------------------------------------------------------
 
 
 class BlacklistInputSerializer(serializers.Serializer):

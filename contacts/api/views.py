@@ -1,4 +1,5 @@
-"""The contacts API: contacts, lists, custom fields, key information, blacklist (seeds 000, 002, 004).
+"""The contacts API: contacts, lists, custom fields, key information, blacklist (the Salloq Marketing API,
+SALESmanago API v3 and Splio Data API 1.9).
 
 Views validate with a serializer, call a service (writes) or a selector (reads), and render.
 Every view scopes through CompanyScopedAPIView: another company's row is a 404.
@@ -107,7 +108,8 @@ INCLUDE_ERASED = OpenApiParameter(
 
 @extend_schema(tags=["contacts"])
 class ContactViewSet(ContactsAPIView, viewsets.GenericViewSet):
-    """Contacts (seed 000): list with filters, upsert, read, replace, change, erase, bulk upsert, export."""
+    """Contacts (the Salloq Marketing API): list with filters, upsert, read, replace, change, erase, bulk
+    upsert, export."""
 
     queryset = Contact.objects.all()
     serializer_class = s.ContactSerializer
@@ -428,7 +430,7 @@ class CustomFieldsView(ContactsAPIView):
         return Response(self.get_serializer(custom_field).data, status=status.HTTP_201_CREATED)
 
 
-# --- Key information (seed 002) ------------------------------------------------------------------------
+# --- Key information (SALESmanago API v3) ------------------------------------------------------------------------
 
 
 class KeyInformationAPIView(ContactsAPIView):
@@ -453,7 +455,7 @@ class KeyInformationAPIView(ContactsAPIView):
 
 @extend_schema(tags=["key information"])
 class KeyInformationUpsertView(KeyInformationAPIView):
-    """POST /api/key-information/upsert (seed 002's keyInformation/upsert)."""
+    """POST /api/key-information/upsert (SALESmanago API v3's keyInformation/upsert)."""
 
     serializer_class = s.KeyInformationUpsertSerializer
 
@@ -505,7 +507,7 @@ KEY_INFORMATION_NAME = OpenApiParameter(
 
 @extend_schema(tags=["key information"])
 class KeyInformationView(KeyInformationAPIView):
-    """GET /api/key-information (seed 002's keyInformation/get)."""
+    """GET /api/key-information (SALESmanago API v3's keyInformation/get)."""
 
     serializer_class = s.KeyInformationQuerySerializer
 
@@ -527,7 +529,7 @@ class KeyInformationView(KeyInformationAPIView):
         return self.answer(contact, data.get("name"))
 
 
-# --- Blacklist (seed 004) -----------------------------------------------------------------------------
+# --- Blacklist (Splio Data API 1.9) -----------------------------------------------------------------------------
 
 EMAIL_IN_PATH = OpenApiParameter(
     "email",
@@ -540,7 +542,7 @@ NOT_BLACKLISTED = "email not blacklisted."
 
 @extend_schema(tags=["blacklist"], parameters=[EMAIL_IN_PATH])
 class BlacklistView(ContactsAPIView):
-    """The blacklist (seed 004): an address on it is never mailed, whatever list or segment it is in."""
+    """The blacklist (Splio Data API 1.9): an address on it is never mailed, whatever list or segment it is in."""
 
     queryset = Suppression.objects.all()
     serializer_class = s.BlacklistInputSerializer
@@ -562,7 +564,7 @@ class BlacklistView(ContactsAPIView):
     @extend_schema(
         operation_id="blacklist_check",
         responses=s.BlacklistEntrySerializer,
-        description="200 if the address is blacklisted, 404 if not (seed 004).",
+        description="200 if the address is blacklisted, 404 if not (Splio Data API 1.9).",
     )
     def get(self, request, email: str):
         return Response(s.BlacklistEntrySerializer(self._entry(email)).data)
@@ -592,7 +594,7 @@ class BlacklistView(ContactsAPIView):
         operation_id="blacklist_add_post",
         request=s.BlacklistInputSerializer,
         responses={201: s.BlacklistEntrySerializer, 200: s.BlacklistEntrySerializer},
-        description="Same as PUT (seed 004 accepts both).",
+        description="Same as PUT (Splio Data API 1.9 accepts both).",
     )
     def post(self, request, email: str):
         return self.put(request, email)

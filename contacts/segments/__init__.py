@@ -1,4 +1,4 @@
-"""Dynamic segments: seed 000's rule language, compiled to one SQL query.
+"""Dynamic segments: the Salloq Marketing API's rule language, compiled to one SQL query.
 
 - rules.py: the vocabulary (operators, field kinds and their comparisons) and rule value parsing;
 - budget.py: the complexity budget a definition must fit before any SQL runs;

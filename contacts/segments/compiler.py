@@ -1,4 +1,4 @@
-"""The segment compiler: seed 000's rule language, compiled to one SQL query.
+"""The segment compiler: the Salloq Marketing API's rule language, compiled to one SQL query.
 
 A definition is a group ``{"operator": "and"|"or", "rules": [rule | group, ...]}``; a rule is
 ``{"field": ..., "comparison": ..., "value": ...}``, and ``events.*`` rules may add

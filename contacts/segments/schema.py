@@ -118,7 +118,7 @@ def _group_schema(depth: int) -> dict:
 DEFINITION_SCHEMA = {
     **_group_schema(1),
     "description": (
-        "Seed 000's rule language: a group {operator: and|or, rules: [rule | group]}. "
+        "The Salloq Marketing API's rule language: a group {operator: and|or, rules: [rule | group]}. "
         f"Complexity budget (a 400 naming the limit, before anything is counted): groups nest at most "
         f"{budget.MAX_DEPTH} deep; at most {budget.MAX_RULES} rules and "
         f"{budget.MAX_GROUPS} groups in all; at most {budget.MAX_TOTAL_VALUES} values in all "

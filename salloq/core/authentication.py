@@ -1,4 +1,4 @@
-"""API key authentication (seed 000): `Authorization: Bearer <key>` plus `X-Company-ID`.
+"""API key authentication (the Salloq Marketing API): `Authorization: Bearer <key>` plus `X-Company-ID`.
 
 The gateway middleware resolves the key once per request (so it can rate-limit
 before any view runs); DRF's authentication class only hands that result on.

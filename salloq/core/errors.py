@@ -1,4 +1,4 @@
-"""The API's one error shape (seed 000): {"error", "code", "message"[, "details"]}."""
+"""The API's one error shape (the Salloq Marketing API): {"error", "code", "message"[, "details"]}."""
 
 import logging
 
@@ -70,7 +70,7 @@ def _field_names(details: dict) -> str:
 
 
 def api_exception_handler(exc, context):
-    """DRF's EXCEPTION_HANDLER: every exception raised in an API view becomes the seed's shape."""
+    """DRF's EXCEPTION_HANDLER: every exception raised in an API view becomes the API's one error shape."""
     if isinstance(exc, RequestDataTooBig):
         return Response(payload_too_large_body(), status=413)
     if isinstance(exc, Http404):

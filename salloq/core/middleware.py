@@ -12,11 +12,11 @@ from .models import Membership
 logger = logging.getLogger("salloq.api")
 
 API_PREFIX = "/api"
-# Seed 000 names https://…/api.php as its base URL, so /api.php/… is served as /api/….
+# The Salloq Marketing API names https://…/api.php as its base URL, so /api.php/… is served as /api/….
 ALIAS_PREFIX = "/api.php"
 # Machine-readable schema and its docs pages are public: they describe, they do not expose data.
 PUBLIC_API_PATHS = ("/api/schema/", "/api/docs/")
-# Webhooks from the shop and till (seed 000) carry no API key: the view checks their HMAC signature
+# Webhooks from the shop and till (the Salloq Marketing API) carry no API key: the view checks their HMAC signature
 # over the raw body (events/webhooks.py). They are counted per company and client address.
 SIGNED_API_PATHS = ("/api/webhook", "/api/webhook/")
 

@@ -11,7 +11,7 @@ class Company(models.Model):
 
     # The From name of the company's emails.
     name = models.CharField(max_length=200, unique=True, validators=[validate_header_safe])
-    # Shared secret for HMAC-signed webhooks from the shop/POS (seed 000 /api/webhook).
+    # Shared secret for HMAC-signed webhooks from the shop/POS (the Salloq Marketing API /api/webhook).
     webhook_secret = models.CharField(max_length=100, blank=True)
     webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     # The secret before the last rotation, still accepted until its expiry so the shop can switch

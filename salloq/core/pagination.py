@@ -22,7 +22,7 @@ def _positive_int(raw: str, name: str, errors: dict, maximum: int | None = None)
 
 
 class PagePagination(BasePagination):
-    """`page` and `per_page` (seed 000); the list sits under `list_key` beside `pagination`.
+    """`page` and `per_page` (the Salloq Marketing API); the list sits under `list_key` beside `pagination`.
 
     Views name their key with `PagePagination.keyed("contacts")`, so the schema knows it too.
     """

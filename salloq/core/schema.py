@@ -1,4 +1,4 @@
-"""OpenAPI: every operation documents the seed's error shape and the rate-limit headers."""
+"""OpenAPI: every operation documents the API's error shape and the rate-limit headers."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
@@ -46,7 +46,7 @@ class SalloqAutoSchema(AutoSchema):
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Seed 000's two headers, both required: the bearer key and the company it belongs to."""
+    """The Salloq Marketing API's two headers, both required: the bearer key and the company it belongs to."""
 
     target_class = "salloq.core.authentication.ApiKeyAuthentication"
     name = ["bearerAuth", "companyId"]

@@ -1,4 +1,4 @@
-"""The contacts API (seed 000): upsert, list, read, replace, change, erase, export."""
+"""The contacts API (the Salloq Marketing API): upsert, list, read, replace, change, erase, export."""
 
 import pytest
 from django.db import connection
@@ -21,7 +21,7 @@ from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
-# Seed 000, "JavaScript Example - Create Contact": the body exactly as the example sends it.
+# The Salloq Marketing API, "JavaScript Example - Create Contact": the body exactly as the example sends it.
 SEED_JAVASCRIPT_CONTACT = {
     "email": "john@example.com",
     "first_name": "John",
@@ -30,7 +30,7 @@ SEED_JAVASCRIPT_CONTACT = {
     "properties": {"signup_source": "website", "interests": "electronics"},
 }
 
-# Seed 000, "Create or update a contact (upsert)": its phone "+1-555-0123" is not a valid number.
+# The Salloq Marketing API, "Create or update a contact (upsert)": its phone "+1-555-0123" is not a valid number.
 SEED_CONTACT_EXAMPLE = {
     "email": "john@example.com",
     "first_name": "John",

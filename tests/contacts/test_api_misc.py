@@ -1,4 +1,5 @@
-"""Custom fields, key information (seed 002), the blacklist (seed 004), scopes and tenant isolation."""
+"""Custom fields, key information (SALESmanago API v3), the blacklist (Splio Data API 1.9), scopes and
+tenant isolation."""
 
 import pytest
 
@@ -62,7 +63,7 @@ def test_a_field_name_already_defined_is_a_conflict(api, company):
     assert CustomField.objects.for_company(company).get().field_type == FieldType.NUMBER
 
 
-# --- Key information (seed 002) --------------------------------------------------------------------
+# --- Key information (SALESmanago API v3) --------------------------------------------------------------------
 
 SEED_KEY_INFORMATION = {
     "owner": "salesmanago.user@yourcompany.com",
@@ -156,7 +157,7 @@ def test_key_information_get_needs_an_identifier(api, company):
     assert_validation_error(api.get("/api/key-information", {"contactId": person.pk, "name": ""}), "name")
 
 
-# --- Blacklist (seed 004) --------------------------------------------------------------------------
+# --- Blacklist (Splio Data API 1.9) --------------------------------------------------------------------------
 
 
 def test_blacklist_check_add_and_remove(api, company):
@@ -167,7 +168,7 @@ def test_blacklist_check_add_and_remove(api, company):
     added = api.put("/api/blacklist/ann@example.com", {"reason": "complaint"})
     assert added.status_code == 201
     assert added.json()["email"] == "ann@example.com" and added.json()["blacklisted"] is True
-    # Already there; seed 004's PUT carries no body at all.
+    # Already there; Splio Data API 1.9's PUT carries no body at all.
     assert api.put("/api/blacklist/ann@example.com", "", content_type="").status_code == 200
 
     checked = api.get("/api/blacklist/ANN@example.com")

@@ -1,4 +1,4 @@
-"""Authentication (seed 000): every refusal has the seed's error shape and a specific message."""
+"""Authentication (the Salloq Marketing API): every refusal has the document's error shape and a specific message."""
 
 from datetime import timedelta
 

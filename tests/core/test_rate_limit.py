@@ -1,4 +1,5 @@
-"""Hourly rate limit (seed 000): headers on every response, a real 429, counters shared across processes."""
+"""Hourly rate limit (the Salloq Marketing API): headers on every response, a real 429, counters shared
+across processes."""
 
 import json
 import os

@@ -136,7 +136,8 @@ CREDENTIALS: dict[str, str] = {}
 
 
 class TestKeyAuth:
-    """Seed 000's two headers; schemathesis leaves them out itself where it tests missing credentials."""
+    """The Salloq Marketing API's two headers; schemathesis leaves them out itself where it tests missing
+    credentials."""
 
     def get(self, case, context):
         return dict(CREDENTIALS)

@@ -89,7 +89,7 @@ def test_a_timestamped_signature_stores_the_event_as_a_webhook_event(company):
 
 
 def test_the_plain_hex_signature_of_the_body_is_accepted(company):
-    """What an integrator reading seed 000 alone sends: the hex HMAC of the body."""
+    """What an integrator reading the Salloq Marketing API alone sends: the hex HMAC of the body."""
     body = raw(ORDER)
 
     response = deliver(company.pk, body, hex_hmac(company.webhook_secret, body))

@@ -2,7 +2,7 @@ from rest_framework.routers import SimpleRouter
 
 
 class OptionalSlashRouter(SimpleRouter):
-    """Seed 000 writes paths without a trailing slash (/api/contacts); both spellings are served."""
+    """The Salloq Marketing API writes paths without a trailing slash (/api/contacts); both spellings are served."""
 
     def __init__(self):
         super().__init__()
