@@ -1,11 +1,11 @@
 """The input rules of an event, without any database access: what record_events stores.
 
 Three shapes are accepted and become one `CleanEvent`:
-- seed 000: {"event_type": "order_placed", "event_data": {...}}, a documented type whose required
+- the Salloq Marketing API: {"event_type": "order_placed", "event_data": {...}}, a documented type whose required
   data is checked (EVENT_TYPES), or a custom lower-case type (CUSTOM_TYPE_PATTERN);
-- an upper-case type (seed 003's PURCHASE, CART, VISIT, LOCATION_ENTRY or any other) in the same
+- an upper-case type (SALESmanago API v3's PURCHASE, CART, VISIT, LOCATION_ENTRY or any other) in the same
   shape, whose event_data may carry details, parameters, value and currency;
-- seed 003's own body: {"contact": {"email": ...}, "event": {"type": "PURCHASE", "details": ...,
+- SALESmanago API v3's own body: {"contact": {"email": ...}, "event": {"type": "PURCHASE", "details": ...,
   "parameters": {...}, "value": 99.99, "currency": "EUR"}} (apiKey/apiSecret/owner are ignored and
   never stored: the API key in the Authorization header is the authentication here).
 
@@ -28,7 +28,7 @@ from salloq.core.numbers import NumberError, parse_decimal
 
 # A merchant's own event types: lower-case snake case, e.g. loyalty_tier_changed.
 CUSTOM_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
-# Seed 003's external event types: upper-case, e.g. PURCHASE, CART, VISIT, LOCATION_ENTRY.
+# SALESmanago API v3's external event types: upper-case, e.g. PURCHASE, CART, VISIT, LOCATION_ENTRY.
 EXTERNAL_TYPE_PATTERN = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 # An identifier (order_id, product_id, customer_id...) is a text or a whole number, stored as given.
@@ -48,7 +48,7 @@ OCCURRED_AT_PATTERN = re.compile(r"(19|20|21)\d\d-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.
 
 EMAIL, TEXT, IDENTIFIER, MONEY, ITEMS = "email", "text", "identifier", "money", "items"
 
-# Seed 000's event types and their required data.
+# The Salloq Marketing API's event types and their required data.
 EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "customer_created": ("email", "first_name", "last_name"),
     "order_placed": ("order_id", "email", "total"),
@@ -87,7 +87,7 @@ NATURAL_KEYS = {
     "subscription_created": "subscription_id",
     "subscription_cancelled": "subscription_id",
 }
-# Seed 003's credentials in the body: accepted (its samples carry them) and dropped.
+# SALESmanago API v3's credentials in the body: accepted (its samples carry them) and dropped.
 EXTERNAL_CREDENTIALS = ("apiKey", "apiSecret", "owner", "requestTime")
 
 REQUIRED = "This field is required."
@@ -333,7 +333,8 @@ def _key(errors: dict, raw: dict, given: str | None, event_type: str | None, val
 
 
 def _clean_external(raw: dict, idempotency_key: str | None) -> CleanEvent:
-    """Seed 003's body: {"contact": {"email"}, "event": {"type", "details", "parameters", "value", "currency"}}."""
+    """SALESmanago API v3's body: {"contact": {"email"}, "event": {"type", "details", "parameters", "value",
+    "currency"}}."""
     errors: dict[str, list[str]] = {}
     unknown = set(raw) - {"contact", "event", "occurred_at", "idempotency_key", *EXTERNAL_CREDENTIALS}
     for name in sorted(unknown):

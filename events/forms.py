@@ -8,7 +8,7 @@ from contacts.contact_input import normalize_email
 from .event_input import EVENT_TYPES
 from .selectors import EventFilters
 
-# Seed 000's types, offered as suggestions; any other type (custom, seed 003's) can be typed.
+# The Salloq Marketing API's types, offered as suggestions; any other type (custom, SALESmanago API v3's) can be typed.
 SUGGESTED_TYPES = tuple(EVENT_TYPES)
 
 

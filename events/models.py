@@ -1,5 +1,5 @@
-"""What contacts did: events tracked from shops and tills (seed 000 event types, custom types and
-seed 003's external events), stored append-only.
+"""What contacts did: events tracked from shops and tills (the Salloq Marketing API event types, custom types and
+SALESmanago API v3's external events), stored append-only.
 
 Writes go through events.services.record_events; nothing updates an event after it is stored
 except the dispatch marker (events.dispatch) and the retention job, which deletes old rows.
@@ -15,7 +15,7 @@ class EventSource(models.TextChoices):
     API = "api", "API"
     WEBHOOK = "webhook", "Webhook"
     IMPORT = "import", "Import"
-    # SALESmanago API v3 external events (seed 003): {"contact": ..., "event": {"type": "PURCHASE", ...}}.
+    # SALESmanago API v3 external events: {"contact": ..., "event": {"type": "PURCHASE", ...}}.
     EXTERNAL = "external", "External event (SALESmanago v3)"
 
 

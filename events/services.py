@@ -1,4 +1,4 @@
-"""Writes for events: `record_events`, the one way events are stored (API, webhook, import, seed 003).
+"""Writes for events: `record_events`, the one way events are stored (API, webhook, import, SALESmanago API v3).
 
     from events.services import record_events
     results = record_events(company=company, items=[{"event_type": ..., "event_data": {...}}], source="webhook")
@@ -75,10 +75,10 @@ def record_events(
     item_errors: dict[int, dict[str, list[str]]] | None = None,
     dispatch_after_commit: bool = True,
 ) -> list[EventResult]:
-    """Validate and store `items` (each {"event_type", "event_data"} or seed 003's {"contact", "event"});
+    """Validate and store `items` (each {"event_type", "event_data"} or SALESmanago API v3's {"contact", "event"});
     one EventResult per item, in order. A bad item never stops the others.
 
-    - `source`: EventSource (api, webhook, import, external); a seed-003 body is stored as external.
+    - `source`: EventSource (api, webhook, import, external); a SALESmanago API v3 body is stored as external.
     - `idempotency_key`: the caller's key (Idempotency-Key header). With one item it is the item's
       key; with several, item i gets "<key>:<i>". Without it, an item's own "idempotency_key", then
       event_data.event_id, then the type's natural key (order_id, subscription_id) makes a retry

@@ -1,4 +1,4 @@
-"""POST /api/webhook: events from the shop's and till's platforms, signed instead of keyed (seed 000).
+"""POST /api/webhook: events from the shop's and till's platforms, signed instead of keyed (the Salloq Marketing API).
 
 The sender names its company in `X-Company-ID` and signs the raw body with the company's webhook
 secret (Settings -> Webhook secret), HMAC-SHA256, in `X-Webhook-Signature`, in one of two forms:

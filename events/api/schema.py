@@ -1,6 +1,6 @@
 """The OpenAPI schema of an event as POST /api/events and /api/events/batch take it, stated as
-exactly as events.event_input checks it: one branch per seed-000 type with its required data, one
-for custom types, one for upper-case (seed 003) types, and seed 003's own body."""
+exactly as events.event_input checks it: one branch per event type of the Salloq Marketing API with its required
+data, one for custom types, one for upper-case (SALESmanago API v3) types, and SALESmanago API v3's own body."""
 
 from contacts.contact_input import MAX_LENGTHS
 from salloq.core.api.fields import EMAIL_SCHEMA, NO_NUL, NOT_BLANK
@@ -133,7 +133,7 @@ def _external_body() -> dict:
         "occurred_at": OCCURRED_AT_SCHEMA,
         "idempotency_key": IDEMPOTENCY_KEY_SCHEMA,
         **{
-            name: {"description": "Accepted and ignored (seed 003 sends credentials in the body)."}
+            name: {"description": "Accepted and ignored (SALESmanago API v3 sends credentials in the body)."}
             for name in EXTERNAL_CREDENTIALS
         },
     }
@@ -142,8 +142,8 @@ def _external_body() -> dict:
 
 EVENT_SCHEMA = {
     "description": (
-        'One event: {"event_type", "event_data"} (seed 000: a documented type with its required data, a '
-        "custom lower-case type, or an upper-case external type such as PURCHASE), or seed 003's body "
+        'One event: {"event_type", "event_data"} (the Salloq Marketing API: a documented type with its '
+        "required data, a custom lower-case type, or an upper-case external type such as PURCHASE), or SALESmanago API v3's body "
         '{"contact": {"email"}, "event": {"type", "details", "parameters", "value", "currency"}}.'
     ),
     "anyOf": [

@@ -1,4 +1,5 @@
-"""The events API: track one event, a batch, and read them (seed 000 "Events", seed 003 external events).
+"""The events API: track one event, a batch, and read them (the Salloq Marketing API's "Events",
+SALESmanago API v3's external events).
 
 POST /api/events, POST /api/events/batch (events:write); GET /api/events and
 GET /api/contacts/{id}/events (events:read). Writes go through events.services.record_events.
@@ -167,9 +168,9 @@ class EventsView(EventListMixin, EventsAPIView):
         parameters=[IDEMPOTENCY_KEY],
         responses={201: s.EventRecordedSerializer},
         description=(
-            "Track an event (seed 000): `event_type` and `event_data`. Seed-000 types check their required "
-            "data; custom types match ^[a-z][a-z0-9_]{0,63}$; upper-case types (PURCHASE, CART, VISIT, "
-            "LOCATION_ENTRY...) and seed 003's body {contact, event} are external events. The contact is "
+            "Track an event (the Salloq Marketing API): `event_type` and `event_data`. The document's "
+            "types check their required data; custom types match ^[a-z][a-z0-9_]{0,63}$; upper-case types (PURCHASE, CART, VISIT, "
+            "LOCATION_ENTRY...) and SALESmanago API v3's body {contact, event} are external events. The contact is "
             "found by email, else customer_id, and created when missing. A retry (Idempotency-Key, "
             "event_id, or order/subscription id) answers 201 with the same event_id and duplicate=true."
         ),
