@@ -143,7 +143,8 @@ def _external_body() -> dict:
 EVENT_SCHEMA = {
     "description": (
         'One event: {"event_type", "event_data"} (the Salloq Marketing API: a documented type with its '
-        "required data, a custom lower-case type, or an upper-case external type such as PURCHASE), or SALESmanago API v3's body "
+        "required data, a custom lower-case type, or an upper-case external type such as PURCHASE), or "
+        "SALESmanago API v3's body "
         '{"contact": {"email"}, "event": {"type", "details", "parameters", "value", "currency"}}.'
     ),
     "anyOf": [

@@ -169,7 +169,8 @@ class EventsView(EventListMixin, EventsAPIView):
         responses={201: s.EventRecordedSerializer},
         description=(
             "Track an event (the Salloq Marketing API): `event_type` and `event_data`. The document's "
-            "types check their required data; custom types match ^[a-z][a-z0-9_]{0,63}$; upper-case types (PURCHASE, CART, VISIT, "
+            "types check their required data; custom types match ^[a-z][a-z0-9_]{0,63}$; upper-case types "
+            "(PURCHASE, CART, VISIT, "
             "LOCATION_ENTRY...) and SALESmanago API v3's body {contact, event} are external events. The contact is "
             "found by email, else customer_id, and created when missing. A retry (Idempotency-Key, "
             "event_id, or order/subscription id) answers 201 with the same event_id and duplicate=true."
