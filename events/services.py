@@ -65,6 +65,36 @@ class EventResult:
     def created(self) -> bool:
         return self.status == CREATED and not self.duplicate
 
+    def answer(self) -> dict:
+        """A stored event as POST /api/events (and a webhook carrying one event) answers it."""
+        return {
+            "event_id": self.event_id,
+            "contact_id": self.contact_id,
+            "event_type": self.event_type,
+            "duplicate": self.duplicate,
+        }
+
+    def batch_item(self) -> dict:
+        return {
+            "index": self.index,
+            "status": self.status,
+            "event_id": self.event_id,
+            "contact_id": self.contact_id,
+            "duplicate": self.duplicate,
+            **({"errors": self.errors} if self.errors else {}),
+        }
+
+
+def batch_answer(results: list[EventResult]) -> dict:
+    """What POST /api/events/batch (and a webhook carrying a list) answers: one result per item, in
+    order, and the counts."""
+    return {
+        "results": [result.batch_item() for result in results],
+        "created": sum(result.created for result in results),
+        "duplicates": sum(result.duplicate for result in results),
+        "failed": sum(result.status != CREATED for result in results),
+    }
+
 
 def record_events(
     *,

@@ -48,8 +48,8 @@ from salloq.core.schema import ErrorSerializer
 
 from .api.schema import EVENT_SCHEMA
 from .api.serializers import BatchResultSerializer, EventRecordedSerializer
-from .models import Event, EventSource
-from .services import CREATED, MAX_BATCH, record_events
+from .models import EventSource
+from .services import CREATED, MAX_BATCH, batch_answer, record_events
 
 logger = logging.getLogger("salloq.webhooks")
 
@@ -348,30 +348,11 @@ def receive(company: Company, payload) -> tuple[int, dict]:
         [result] = record_events(company=company, items=[payload], source=EventSource.WEBHOOK)
         if result.status != CREATED:
             return _refused(result.errors)
-        event_type = Event.objects.filter(pk=result.event_id).values_list("event_type", flat=True).first()
-        recorded = {"event_id": result.event_id, "contact_id": result.contact_id, "event_type": event_type}
-        return CREATED, {**recorded, "duplicate": result.duplicate}
+        return CREATED, result.answer()
     if not isinstance(payload, list) or not 1 <= len(payload) <= MAX_BATCH:
         count = f" ({len(payload)} sent)" if isinstance(payload, list) else ""
         return _refused({"body": [f"{BODY_HELP}{count}"]})
-    results = record_events(company=company, items=payload, source=EventSource.WEBHOOK)
-    items = [
-        {
-            "index": r.index,
-            "status": r.status,
-            "event_id": r.event_id,
-            "contact_id": r.contact_id,
-            "duplicate": r.duplicate,
-            **({"errors": r.errors} if r.errors else {}),
-        }
-        for r in results
-    ]
-    return 200, {
-        "results": items,
-        "created": sum(r.created for r in results),
-        "duplicates": sum(r.duplicate for r in results),
-        "failed": sum(r.status != CREATED for r in results),
-    }
+    return 200, batch_answer(record_events(company=company, items=payload, source=EventSource.WEBHOOK))
 
 
 class WebhookView(APIView):

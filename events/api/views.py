@@ -23,7 +23,7 @@ from salloq.core.schema import SalloqAutoSchema
 from .. import selectors
 from ..event_input import OCCURRED_AT_PATTERN, idempotency_key_problem
 from ..models import Event
-from ..services import CREATED, MAX_BATCH, record_events
+from ..services import CREATED, MAX_BATCH, batch_answer, record_events
 from . import serializers as s
 from .schema import EVENT_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, OCCURRED_AT_SCHEMA
 
@@ -181,13 +181,7 @@ class EventsView(EventListMixin, EventsAPIView):
         [result] = record_events(company=self.get_company(), items=[request.data], idempotency_key=key)
         if result.status != CREATED:
             raise _refused(result.errors)
-        body = {
-            "event_id": result.event_id,
-            "contact_id": result.contact_id,
-            "event_type": result.event_type,
-            "duplicate": result.duplicate,
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(result.answer(), status=status.HTTP_201_CREATED)
 
 
 class EventBatchView(EventsAPIView):
@@ -216,23 +210,7 @@ class EventBatchView(EventsAPIView):
         if not events or len(events) > MAX_BATCH:
             raise _refused({"events": [f"Send 1 to {MAX_BATCH} events per request ({len(events)} sent)."]})
         results = record_events(company=self.get_company(), items=events, idempotency_key=key, item_errors=errors)
-        items = [
-            {
-                "index": r.index,
-                "status": r.status,
-                "event_id": r.event_id,
-                "contact_id": r.contact_id,
-                "duplicate": r.duplicate,
-                **({"errors": r.errors} if r.errors else {}),
-            }
-            for r in results
-        ]
-        body = {
-            "results": items,
-            "created": sum(r.created for r in results),
-            "duplicates": sum(r.duplicate for r in results),
-            "failed": sum(r.status != CREATED for r in results),
-        }
+        body = batch_answer(results)
         return Response(body, status=status.HTTP_200_OK)
 
 
