@@ -342,11 +342,21 @@ def parse_wrk(output: str, target: str, round_no: int) -> WrkResult:
 
 
 def run_wrk(
-    wrk: str, url: str, headers: dict[str, str], seconds: int, connections: int, target: str, round_no: int
+    wrk: str,
+    url: str,
+    headers: dict[str, str],
+    seconds: int,
+    connections: int,
+    target: str,
+    round_no: int,
+    script: Path | None = None,
 ) -> WrkResult:
+    """One wrk run; `script` is a Lua script shaping the requests (a POST body, say)."""
     # One wrk thread: it needs a fraction of a core at these rates, and every cycle it does not
     # take is left to the server under test on this 2-core machine.
     command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if script is not None:
+        command += ["-s", str(script)]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)

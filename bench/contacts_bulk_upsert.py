@@ -25,16 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -55,6 +52,7 @@ from bench.api_root import (  # noqa: E402
     server_env,
     wait_until_ready,
 )
+from bench.load import post_concurrently  # noqa: E402
 
 BULK_PATH = "/api/contacts/bulk"
 # The bulk API should reach at least this fraction of COPY's rate (issue 3).
@@ -178,42 +176,14 @@ def copy_rate(conn: psycopg.Connection, company_id: int, contacts: list[dict]) -
 
 def post_all(url: str, headers: dict[str, str], bodies: list[bytes], clients: int, expected: str) -> float:
     """Send every body with `clients` threads at once; contacts per second over the whole pass."""
-    work: queue.Queue[bytes] = queue.Queue()
-    for body in bodies:
-        work.put(body)
-    failures: list[str] = []
-    counted = {"contacts": 0}
-    lock = threading.Lock()
 
-    def client() -> None:
-        with httpx.Client(headers={**headers, "Content-Type": "application/json"}, timeout=120) as http:
-            while not failures:
-                try:
-                    body = work.get_nowait()
-                except queue.Empty:
-                    return
-                response = http.post(url, content=body)
-                if response.status_code != 200:
-                    failures.append(f"{response.status_code}: {response.text[:500]}")
-                    return
-                answer = response.json()
-                if answer[expected] != len(answer["results"]):
-                    bad = [r for r in answer["results"] if r["status"] != expected][:3]
-                    failures.append(f"expected every item {expected}, got {bad}")
-                    return
-                with lock:
-                    counted["contacts"] += answer[expected]
+    def count(answer: dict) -> int:
+        if answer[expected] != len(answer["results"]):
+            bad = [r for r in answer["results"] if r["status"] != expected][:3]
+            raise BenchError(f"expected every item {expected}, got {bad}")
+        return answer[expected]
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise BenchError(f"POST {BULK_PATH} failed: {failures[0]}")
-    return counted["contacts"] / elapsed
+    return post_concurrently(url, headers, bodies, clients, count)[0]
 
 
 def empty_contacts(conn: psycopg.Connection) -> None:

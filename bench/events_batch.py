@@ -26,17 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import psycopg
 import redis
 from psycopg.types.json import Jsonb
@@ -58,6 +55,7 @@ from bench.api_root import (  # noqa: E402
     server_env,
     wait_until_ready,
 )
+from bench.load import post_concurrently  # noqa: E402
 
 BATCH_PATH = "/api/events/batch"
 # The batch API should reach at least this fraction of COPY's rate (issue 11).
@@ -176,42 +174,14 @@ def copy_rate(conn: psycopg.Connection, company_id: int, events: list[dict], con
 
 def post_all(url: str, headers: dict[str, str], bodies: list[bytes], clients: int) -> tuple[float, int]:
     """Send every body with `clients` threads at once: events stored per second over the pass."""
-    work: queue.Queue[bytes] = queue.Queue()
-    for body in bodies:
-        work.put(body)
-    failures: list[str] = []
-    counted = {"events": 0}
-    lock = threading.Lock()
 
-    def client() -> None:
-        with httpx.Client(headers={**headers, "Content-Type": "application/json"}, timeout=120) as http:
-            while not failures:
-                try:
-                    body = work.get_nowait()
-                except queue.Empty:
-                    return
-                response = http.post(url, content=body)
-                if response.status_code != 200:
-                    failures.append(f"{response.status_code}: {response.text[:500]}")
-                    return
-                answer = response.json()
-                if answer["created"] != len(answer["results"]):
-                    bad = [r for r in answer["results"] if r["status"] != 201 or r["duplicate"]][:3]
-                    failures.append(f"expected every item created, got {bad}")
-                    return
-                with lock:
-                    counted["events"] += answer["created"]
+    def count(answer: dict) -> int:
+        if answer["created"] != len(answer["results"]):
+            bad = [r for r in answer["results"] if r["status"] != 201 or r["duplicate"]][:3]
+            raise BenchError(f"expected every item created, got {bad}")
+        return answer["created"]
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise BenchError(f"POST {BATCH_PATH} failed: {failures[0]}")
-    return counted["events"] / elapsed, counted["events"]
+    return post_concurrently(url, headers, bodies, clients, count)
 
 
 def empty_events(conn: psycopg.Connection) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -50,10 +49,10 @@ from bench.api_root import (  # noqa: E402
     gunicorn,
     log,
     manage,
-    parse_wrk,
     read_tail,
     recreate_database,
     run_bounded,
+    run_wrk,
     server_env,
     wait_until_ready,
 )
@@ -110,20 +109,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_wrk(wrk: str, script: Path, url: str, headers: dict, seconds: int, connections: int, target: str, n: int):
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s", "-s", str(script)]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    command.append(url)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
-    if result.returncode != 0:
-        raise BenchError(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    measured = parse_wrk(result.stdout, target, n)
-    if measured.non_2xx_3xx or any(measured.socket_errors.values()) or measured.requests == 0:
-        raise BenchError(f"{target} run {n} was not clean:\n{result.stdout}")
-    return measured
-
-
 @dataclass
 class Summary:
     date: str
@@ -168,13 +153,15 @@ def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str
             urls = {"floor": f"http://127.0.0.1:{port}{PLAIN_PATH}", "api": f"http://127.0.0.1:{port}{API_PATH}"}
             if args.warmup:
                 for target, url in urls.items():
-                    run_wrk(wrk, script, url, headers, args.warmup, args.connections, target, 0)
+                    run_wrk(wrk, url, headers, args.warmup, args.connections, target, 0, script=script)
             with psycopg.connect(f"{args.pg_url}/{args.db_name}", connect_timeout=10) as conn:
                 before = conn.execute("SELECT count(*) FROM events_event").fetchone()[0]
             for n in range(1, args.rounds + 1):
                 # Alternate which target goes first, so a drift in machine load does not favour one.
                 for target in ("floor", "api") if n % 2 else ("api", "floor"):
-                    result = run_wrk(wrk, script, urls[target], headers, args.duration, args.connections, target, n)
+                    result = run_wrk(
+                        wrk, urls[target], headers, args.duration, args.connections, target, n, script=script
+                    )
                     results.append(result)
                     log(describe(result))
             if proc.poll() is not None:
