@@ -248,8 +248,9 @@ def test_timeline_shows_the_latest_50_events(marketer_client, company):
         for n in range(60)
     )
     page = html(marketer_client.get(f"/contacts/{contact.pk}/"))
-    assert page.count("<strong>event_") == 50
-    assert "event_00" in page and "event_49" in page and "event_50" not in page
+    assert page.count('<li id="timeline-event-') == 50
+    assert '<span class="chip">event_00</span>' in page and '<span class="chip">event_49</span>' in page
+    assert "event_50" not in page
 
 
 def test_another_company_contact_is_404_for_pages_and_actions(marketer_client, other_company):
