@@ -15,7 +15,7 @@ Errors are keyed by the field's path in the item ("event_data.total", "event.val
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -212,15 +212,22 @@ def _field(errors: dict, path: str, name: str, raw, *, required: bool):
     return raw
 
 
+def parse_moment(raw) -> datetime | None:
+    """An RFC 3339 date-time between 1900 and 2199 in UTC, or None. In UTC because an offset the
+    pattern allows and Python takes (-20:00) is out of PostgreSQL's range (+-15:59)."""
+    if not (isinstance(raw, str) and OCCURRED_AT_PATTERN.fullmatch(raw)):
+        return None
+    try:
+        parsed = parse_datetime(raw.upper())
+    except ValueError:  # a month 13, a 31st of February, an offset of 24 hours or more
+        return None
+    return parsed.astimezone(UTC) if parsed is not None else None
+
+
 def _occurred_at(errors: dict, path: str, raw) -> datetime:
     if raw is None:
         return timezone.now()
-    parsed = None
-    if isinstance(raw, str) and OCCURRED_AT_PATTERN.fullmatch(raw):
-        try:
-            parsed = parse_datetime(raw.upper())
-        except ValueError:
-            parsed = None
+    parsed = parse_moment(raw)
     if parsed is None:
         _add(errors, path, "Must be a date and time in RFC 3339 between 1900 and 2199, e.g. 2024-01-15T10:30:00Z.")
         return timezone.now()
@@ -316,12 +323,12 @@ def _size(errors: dict, path: str, data: dict) -> None:
 def _key(errors: dict, raw: dict, given: str | None, event_type: str | None, values: dict) -> str | None:
     """The event's idempotency key, prefixed by where it came from so the kinds never collide."""
     own = raw.get("idempotency_key")
-    if given is None and own is not None:
+    if own is not None:  # judged even when the Idempotency-Key header wins over it
         problem = idempotency_key_problem(own) if isinstance(own, str) else "Must be a string."
         if problem:
             _add(errors, "idempotency_key", problem)
             return None
-        given = own
+        given = own if given is None else given
     if given is not None:
         return f"key:{given}"
     if values.get("event_id"):

@@ -373,6 +373,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["salloq.core.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["salloq.core.permissions.HasApiKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_METADATA_CLASS": "salloq.core.api.metadata.ApiMetadata",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "salloq.core.negotiation.JsonOnlyContentNegotiation",
     "DEFAULT_PARSER_CLASSES": ["salloq.core.api.parsers.SalloqJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "salloq.core.pagination.PagePagination",

@@ -68,7 +68,7 @@ from salloq.core.numbers import as_json_number
 BLANKABLE_EMAIL_SCHEMA = {
     "type": "string",
     "maxLength": 254,
-    "anyOf": [{"format": "email", "pattern": EMAIL_PATTERN}, {"maxLength": 0}],
+    "anyOf": [{"pattern": EMAIL_PATTERN}, {"maxLength": 0}],
 }
 NUMBER_LIMIT = int(numbers.NUMBER_LIMIT)  # key information and custom number values stay below it
 

@@ -6,7 +6,6 @@ GET /api/contacts/{id}/events (events:read). Writes go through events.services.r
 """
 
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -21,7 +20,7 @@ from salloq.core.pagination import PagePagination
 from salloq.core.schema import SalloqAutoSchema
 
 from .. import selectors
-from ..event_input import OCCURRED_AT_PATTERN, idempotency_key_problem
+from ..event_input import idempotency_key_problem, parse_moment
 from ..models import Event
 from ..services import CREATED, MAX_BATCH, batch_answer, record_events
 from . import serializers as s
@@ -96,10 +95,7 @@ MOMENT_MESSAGE = "Use a date-time in RFC 3339 between 1900 and 2199, e.g. 2024-0
 
 def _moment(value: str):
     """A since/until bound: RFC 3339 with its offset, years 1900 to 2199 (as occurred_at is sent)."""
-    try:
-        parsed = parse_datetime(value.upper()) if OCCURRED_AT_PATTERN.fullmatch(value) else None
-    except ValueError:  # a month 13, a 31st of February
-        parsed = None
+    parsed = parse_moment(value)
     if parsed is None:
         raise serializers.ValidationError(MOMENT_MESSAGE)
     return parsed

@@ -383,3 +383,38 @@ def test_another_companys_events_and_contacts_are_invisible(api, other_api, comp
         track(api, body, **{"Idempotency-Key": "k"}).json()["event_id"]
         != track(other_api, body, **{"Idempotency-Key": "k"}).json()["event_id"]
     )
+
+
+# --- Found by the live schemathesis run -----------------------------------------------------------
+
+
+def test_an_offset_postgresql_cannot_hold_is_taken_and_stored_in_utc(api):
+    """RFC 3339 allows offsets up to 23:59; PostgreSQL refuses beyond 15:59 (it was a 500)."""
+    body = {
+        "event_type": "page_viewed",
+        "event_data": {"email": "far@example.com"},
+        "occurred_at": "2024-01-15T10:00:00-20:00",
+    }
+    response = api.post("/api/events", body)
+    assert response.status_code == 201, response.content
+    event = Event.objects.get(pk=response.json()["event_id"])
+    assert event.occurred_at.isoformat() == "2024-01-16T06:00:00+00:00"
+    listed = api.get("/api/events", {"since": "2024-01-15T10:00:00-20:00", "until": "1931-10-08t06:40:10.08-20:00"})
+    assert listed.status_code == 200, listed.content
+    assert listed.json()["events"] == []
+
+
+def test_a_bad_idempotency_key_in_the_body_is_a_400_even_with_the_header(api):
+    body = {"event_type": "page_viewed", "event_data": {"email": "k@example.com"}, "idempotency_key": "a b"}
+    response = api.post("/api/events", body, headers={"Idempotency-Key": "good-key"})
+    assert response.status_code == 400
+    assert "idempotency_key" in response.json()["details"]
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/events/batch", "/api/contacts/bulk", "/api/contacts"])
+def test_options_describes_the_endpoint_instead_of_failing(api, path):
+    """OPTIONS on a view that checks its body without a serializer was a 500."""
+    response = api.request("OPTIONS", path, {"events": [None]})
+    assert response.status_code == 200, response.content
+    assert response.json()["name"]
