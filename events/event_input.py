@@ -323,7 +323,7 @@ def _size(errors: dict, path: str, data: dict) -> None:
 def _key(errors: dict, raw: dict, given: str | None, event_type: str | None, values: dict) -> str | None:
     """The event's idempotency key, prefixed by where it came from so the kinds never collide."""
     own = raw.get("idempotency_key")
-    if own is not None:  # judged even when the Idempotency-Key header wins over it
+    if "idempotency_key" in raw:  # judged even when the Idempotency-Key header wins over it
         problem = idempotency_key_problem(own) if isinstance(own, str) else "Must be a string."
         if problem:
             _add(errors, "idempotency_key", problem)

@@ -404,8 +404,9 @@ def test_an_offset_postgresql_cannot_hold_is_taken_and_stored_in_utc(api):
     assert listed.json()["events"] == []
 
 
-def test_a_bad_idempotency_key_in_the_body_is_a_400_even_with_the_header(api):
-    body = {"event_type": "page_viewed", "event_data": {"email": "k@example.com"}, "idempotency_key": "a b"}
+@pytest.mark.parametrize("key", ["a b", None, 42])
+def test_a_bad_idempotency_key_in_the_body_is_a_400_even_with_the_header(api, key):
+    body = {"event_type": "page_viewed", "event_data": {"email": "k@example.com"}, "idempotency_key": key}
     response = api.post("/api/events", body, headers={"Idempotency-Key": "good-key"})
     assert response.status_code == 400
     assert "idempotency_key" in response.json()["details"]
