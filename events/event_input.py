@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -175,7 +175,11 @@ def money(errors: dict, path: str, raw) -> Decimal | None:
 
 def stored_value(amount: Decimal | None) -> Decimal | None:
     """Event.value holds cents (numeric(14, 2)), rounded half to even; event_data keeps the number sent."""
-    return None if amount is None else amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if amount is None:
+        return None
+    cents = amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    # 999999999999.9999 is below MONEY_LIMIT but rounds up to it, past numeric(14, 2): cut instead.
+    return cents if abs(cents) < MONEY_LIMIT else amount.quantize(CENT, rounding=ROUND_DOWN)
 
 
 def _items(errors: dict, path: str, raw) -> None:
@@ -224,8 +228,11 @@ def parse_moment(raw) -> datetime | None:
     return parsed.astimezone(UTC) if parsed is not None else None
 
 
+NOW = object()  # occurred_at left out: the event happened as it arrived (null is not a date-time)
+
+
 def _occurred_at(errors: dict, path: str, raw) -> datetime:
-    if raw is None:
+    if raw is NOW:
         return timezone.now()
     parsed = parse_moment(raw)
     if parsed is None:
@@ -283,7 +290,7 @@ def clean_event(raw: Any, *, idempotency_key: str | None = None) -> CleanEvent:
             values[name] = _field(errors, f"event_data.{name}", name, raw_value, required=name in required)
     if event_type and EXTERNAL_TYPE_PATTERN.fullmatch(event_type):
         _external_extras(errors, "event_data", data)
-    occurred_at = _occurred_at(errors, "occurred_at", raw.get("occurred_at"))
+    occurred_at = _occurred_at(errors, "occurred_at", raw.get("occurred_at", NOW))
     key = _key(errors, raw, idempotency_key, event_type, values)
     email = values.get("email") or ""
     if not email and not values.get("customer_id") and not any(p.startswith("event_data.") for p in errors):
@@ -371,7 +378,7 @@ def _clean_external(raw: dict, idempotency_key: str | None) -> CleanEvent:
         _text(errors, "event.details", event["details"], max_length=MAX_TEXT_LENGTH, required=False)
     value = money(errors, "event.value", event["value"]) if event.get("value") is not None else None
     _external_extras(errors, "event", event)
-    occurred_at = _occurred_at(errors, "occurred_at", raw.get("occurred_at"))
+    occurred_at = _occurred_at(errors, "occurred_at", raw.get("occurred_at", NOW))
     data = {name: item for name, item in event.items() if name != "type"}
     data["email"] = email
     if customer_id is not None:

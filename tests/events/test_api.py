@@ -419,3 +419,20 @@ def test_options_describes_the_endpoint_instead_of_failing(api, path):
     response = api.request("OPTIONS", path, {"events": [None]})
     assert response.status_code == 200, response.content
     assert response.json()["name"]
+
+
+def test_a_total_just_below_the_limit_is_stored_without_overflowing_the_cents_column(api):
+    """999999999999.9999 rounds half-even to 10**12, past numeric(14, 2): it was a 500."""
+    body = {
+        "event_type": "order_placed",
+        "event_data": {"order_id": "big", "email": "b@example.com", "total": 999999999999.9999},
+    }
+    response = api.post("/api/events", body)
+    assert response.status_code == 201, response.content
+    assert Event.objects.get(pk=response.json()["event_id"]).value == Decimal("999999999999.99")
+
+
+def test_occurred_at_null_is_a_400_not_now(api):
+    body = {"event_type": "page_viewed", "event_data": {"email": "n@example.com"}, "occurred_at": None}
+    response = api.post("/api/events", body)
+    assert response.status_code == 400 and "occurred_at" in response.json()["details"]
