@@ -3,7 +3,7 @@ import re
 import uuid
 
 import pytest
-from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.db import connection
 from django.test import Client
 from hypothesis import settings as hypothesis_settings
@@ -43,13 +43,17 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache():
-    """Each test counts rate limits and caches key lookups in its own namespace."""
-    cache = caches["default"]
-    original = cache.key_prefix
-    cache.key_prefix = f"test-{uuid.uuid4().hex}"
+def _isolated_cache(monkeypatch):
+    """Each test counts rate limits, caches key lookups and remembers webhook deliveries in its own
+    namespace, in every thread: Django's cache objects are per thread, so the live server's thread
+    has its own, which a prefix set on this thread's object would miss (and a webhook sent by a
+    browser test would then be answered as a replay of one sent in an earlier run)."""
+    namespace = f"test-{uuid.uuid4().hex}"
+    make_key = BaseCache.make_key
+    monkeypatch.setattr(
+        BaseCache, "make_key", lambda self, key, version=None: make_key(self, f"{namespace}:{key}", version)
+    )
     yield
-    cache.key_prefix = original
 
 
 @pytest.fixture
