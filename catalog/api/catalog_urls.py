@@ -1,0 +1,3 @@
+"""Catalogs, products and collections: the API routes."""
+
+urlpatterns: list = []

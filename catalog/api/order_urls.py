@@ -1,0 +1,3 @@
+"""Stores and orders: the API routes."""
+
+urlpatterns: list = []
