@@ -6,6 +6,18 @@ memberships and segments are plain rows, for tests that need a state the service
 produce in one step.
 """
 
+from tests.factories.catalog import (
+    CollectionItemFactory,
+    CommerceFactsFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductCatalogFactory,
+    ProductCollectionFactory,
+    ProductFactory,
+    StoreFactory,
+    SubscriptionFactory,
+    order_with_lines,
+)
 from tests.factories.contacts import (
     TEST_CONSENT,
     ContactFactory,
@@ -18,13 +30,23 @@ from tests.factories.core import CompanyFactory, MembershipFactory, UserFactory,
 
 __all__ = [
     "TEST_CONSENT",
+    "CollectionItemFactory",
+    "CommerceFactsFactory",
     "CompanyFactory",
     "ContactFactory",
     "ContactListFactory",
     "CustomFieldFactory",
     "ListMembershipFactory",
     "MembershipFactory",
+    "OrderFactory",
+    "OrderLineFactory",
+    "ProductCatalogFactory",
+    "ProductCollectionFactory",
+    "ProductFactory",
     "SegmentFactory",
+    "StoreFactory",
+    "SubscriptionFactory",
     "UserFactory",
     "make_api_key",
+    "order_with_lines",
 ]
