@@ -16,6 +16,7 @@ item never sinks the others.
 import json
 import math
 import re
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -70,6 +71,13 @@ def _parse_float(text: str):
     if value == 0.0 and _NON_ZERO_DIGIT.search(text.lower().partition("e")[0]):
         return _BadNumber("is too small to be stored (it would become 0)")
     return value
+
+
+def _parse_exact(text: str):
+    """For views with `exact_numbers = True` (prices of 21 digits): the number as a Decimal read
+    from its text, after the same checks as a float."""
+    checked = _parse_float(text)
+    return checked if isinstance(checked, _BadNumber) else Decimal(text)
 
 
 def _parse_constant(text: str):
@@ -167,6 +175,7 @@ class SalloqJSONParser(JSONParser):
         except (UnicodeDecodeError, LookupError):
             raise ApiError(400, "Malformed request", f"The request body is not valid {encoding} text.") from None
         bad_numbers = []
+        parse_fraction = _parse_exact if getattr(parser_context.get("view"), "exact_numbers", False) else _parse_float
 
         def remember(value):
             if isinstance(value, _BadNumber):
@@ -177,7 +186,7 @@ class SalloqJSONParser(JSONParser):
             data = json.loads(
                 text,
                 parse_int=lambda t: remember(_parse_int(t)),
-                parse_float=lambda t: remember(_parse_float(t)),
+                parse_float=lambda t: remember(parse_fraction(t)),
                 parse_constant=lambda t: remember(_parse_constant(t)),
             )
         except RecursionError:

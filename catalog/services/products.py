@@ -1,0 +1,117 @@
+"""Writes of products: a batch upsert as SALESmanago API v3's product/upsert takes it (up to 100).
+
+Set-based: a batch is one SELECT of the catalog's products it names (locked, so a concurrent batch
+naming the same products waits and compares against what this one wrote) and one
+INSERT ... ON CONFLICT (catalog, product_id) DO UPDATE of the new and changed ones, whatever the
+batch's size. A product that is given again with the same values is "unchanged" and not written.
+Optional fields left out keep their stored value (a new product gets the model's default); null
+clears an optional field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from ..models import Product, ProductCatalog
+from ..product_input import FIELDS, MAX_BATCH, ProductInput, Reason, parse_product, product_defaults
+
+CREATED, UPDATED, UNCHANGED, INVALID = "created", "updated", "unchanged", "invalid"
+STATUSES = (CREATED, UPDATED, UNCHANGED, INVALID)
+DATA_FIELDS = tuple(FIELDS)
+# Written on conflict: every data field but the key, and the time of the change.
+UPDATE_FIELDS = [name for name in DATA_FIELDS if name != "product_id"] + ["updated_at"]
+
+
+@dataclass
+class ProductResult:
+    index: int
+    product_id: str | None
+    status: str
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    # SALESmanago's reason code of the item's first refused field, and of each refused field.
+    reason: int | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def answer(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"index": self.index, "product_id": self.product_id, "status": self.status}
+        if self.errors:
+            row.update(errors=self.errors, reason=self.reason, reasons=self.reasons)
+        if self.warnings:
+            row.update(warnings=self.warnings, warning_reason=int(Reason.TRIMMED))
+        return row
+
+
+def batch_too_large(count: int) -> ValidationError | None:
+    """The request-level refusal of a batch over SALESmanago's limit (reason 19), or None."""
+    if count <= MAX_BATCH:
+        return None
+    message = f"At most {MAX_BATCH} products per request ({count} sent)."
+    return ValidationError({"products": ValidationError(message, code="resource_limit")})
+
+
+def _invalid(parsed: ProductInput) -> ProductResult:
+    return ProductResult(
+        parsed.index,
+        parsed.product_id,
+        INVALID,
+        errors=parsed.errors,
+        warnings=parsed.warnings,
+        reason=parsed.reason,
+        reasons=parsed.reasons,
+    )
+
+
+def product_upsert_batch(*, catalog: ProductCatalog, items: list[dict]) -> list[ProductResult]:
+    """Create or update up to 100 products of `catalog`; one result per item, in order. A refused item
+    (status "invalid", errors by field with SALESmanago's reason codes) never stops the others; text
+    stored trimmed carries a warning (reason 12)."""
+    too_large = batch_too_large(len(items))
+    if too_large is not None:
+        raise too_large
+    results: list[ProductResult | None] = [None] * len(items)
+    valid: dict[str, ProductInput] = {}
+    for index, raw in enumerate(items):
+        parsed = parse_product(index, raw)
+        if not parsed.errors and parsed.product_id in valid:
+            parsed.refuse("product_id", Reason.NOT_UNIQUE, f"Also given by item {valid[parsed.product_id].index}.")
+        if parsed.errors:
+            results[index] = _invalid(parsed)
+        else:
+            valid[parsed.product_id] = parsed
+    if valid:
+        with transaction.atomic():
+            _write(catalog, valid, results)
+    return results  # type: ignore[return-value]
+
+
+def _write(catalog: ProductCatalog, valid: dict[str, ProductInput], results: list) -> None:
+    existing = {
+        product.product_id: product
+        for product in Product.objects.filter(catalog=catalog, product_id__in=list(valid))
+        .only("product_id", *DATA_FIELDS)
+        .order_by("pk")
+        .select_for_update()
+    }
+    defaults = product_defaults()
+    rows: list[Product] = []
+    for product_id, parsed in valid.items():
+        stored = existing.get(product_id)
+        if stored is None:
+            status = CREATED
+            values = {**defaults, **parsed.values}
+        else:
+            current = {name: getattr(stored, name) for name in DATA_FIELDS}
+            values = {**current, **parsed.values}
+            status = UNCHANGED if values == current else UPDATED
+        results[parsed.index] = ProductResult(parsed.index, product_id, status, warnings=parsed.warnings)
+        if status != UNCHANGED:
+            rows.append(Product(company_id=catalog.company_id, catalog_id=catalog.pk, **values))
+    if rows:
+        Product.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["catalog", "product_id"], update_fields=UPDATE_FIELDS
+        )
