@@ -11,6 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from salloq.core.demo import ensure_demo
+from salloq.core.models import Company
+from salloq.demo_data import seed_demo_data
 
 WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 (recognised, not bound to)
 
@@ -139,6 +141,8 @@ class Command(BaseCommand):
         self.stdout.write("Database is migrated.")
         if not no_demo:
             demo = ensure_demo()
+            if seed_demo_data(Company.objects.get(pk=demo["company_id"])):
+                self.stdout.write("Demo data written: contacts, lists, segments, products, orders and events.")
             self._print_banner(public_url(host, port), demo)
         env = child_environment(host, port)
         supervisor = Supervisor(self._commands(host, port), env=env, out=self.stderr)

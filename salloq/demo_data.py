@@ -1,0 +1,164 @@
+"""The demo company's data, so a first `bin/run` shows a shop rather than empty pages: contacts in
+two lists, a custom field, segments, and what they did (events).
+
+Written once, through the same services as the API (nothing here bypasses a rule), when the demo
+company has no contacts yet; a company someone has started using is never touched. Deterministic:
+the same names, orders and events on every fresh machine.
+"""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from contacts import services as contact_services
+from contacts.consent_policy import ConsentContext
+from contacts.models import Contact
+from contacts.segments.services import segment_create
+from events.models import EventSource
+from events.services import record_events
+from salloq.core.models import Company
+
+DEMO_CONSENT = ConsentContext(source="demo data")
+FIRST_NAMES = ["Ada", "Ben", "Chloé", "Dev", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kenji", "Lena"]
+LAST_NAMES = ["Martin", "Nowak", "Okafor", "Petit", "Quinn", "Rossi", "Silva", "Tanaka", "Umar", "Vogel"]
+PRODUCTS = [
+    ("P-100", "Iris Élysée eau de parfum", "perfume", Decimal("145.00")),
+    ("P-101", "Vetiver Noir eau de toilette", "perfume", Decimal("98.00")),
+    ("P-102", "Rose Absolue candle", "home", Decimal("42.00")),
+    ("P-103", "Cedar & Sage diffuser", "home", Decimal("56.50")),
+    ("P-104", "Neroli hand cream", "body", Decimal("24.90")),
+    ("P-105", "Amber body oil", "body", Decimal("38.00")),
+]
+CONTACT_COUNT = 60
+
+
+def seed_demo_data(company: Company) -> bool:
+    """Fill the demo company once; False when it already has contacts."""
+    if Contact.objects.for_company(company).exists():
+        return False
+    rng = random.Random(12)  # noqa: S311 (demo names, not secrets)
+    with transaction.atomic():
+        contacts = _contacts(company, rng)
+        _segments(company)
+    _events(company, contacts, rng)  # JSON numbers, as the API gets them
+    return True
+
+
+def _contacts(company: Company, rng: random.Random) -> list[Contact]:
+    newsletter = contact_services.contact_list_create(
+        company=company, name="Newsletter", description="Signed up in the shop", double_opt_in=False
+    )
+    vip = contact_services.contact_list_create(
+        company=company, name="VIP", description="Loyalty club members", double_opt_in=False
+    )
+    contact_services.custom_field_create(
+        company=company, name="Skin type", field_type="choice", choices=["dry", "oily", "normal"]
+    )
+    contacts = []
+    for number in range(CONTACT_COUNT):
+        first, last = FIRST_NAMES[number % len(FIRST_NAMES)], LAST_NAMES[number % len(LAST_NAMES)]
+        lists = [{"id": newsletter.pk}] + ([{"id": vip.pk}] if number % 5 == 0 else [])
+        data = {
+            "email": f"{first.lower()}.{last.lower()}{number}@example.com".replace("é", "e"),
+            "first_name": first,
+            "last_name": last,
+            "external_id": f"C-{1000 + number}",
+            "lang": rng.choice(["en", "fr", "de"]),
+            "tags": rng.sample(["perfume", "home", "body", "gift"], k=rng.randint(0, 2)),
+            "fields": [{"name": "Skin type", "value": rng.choice(["dry", "oily", "normal"])}],
+            "lists": lists,
+        }
+        if number % 17 == 3:
+            data["status"] = "unsubscribed"
+        contacts.append(contact_services.contact_upsert(company=company, data=data, consent=DEMO_CONSENT).contact)
+    return contacts
+
+
+def _segments(company: Company) -> None:
+    segment_create(
+        company=company,
+        name="Perfume lovers",
+        description="Tagged perfume or viewed a perfume in the last 30 days",
+        definition={
+            "operator": "or",
+            "rules": [
+                {"field": "tags", "comparison": "contains", "value": "perfume"},
+                {
+                    "field": "events.product_viewed.count",
+                    "comparison": "greater_than",
+                    "value": 0,
+                    "within_last_days": 30,
+                },
+            ],
+        },
+    )
+    segment_create(
+        company=company,
+        name="Bought twice",
+        description="Two orders or more",
+        definition={
+            "operator": "and",
+            "rules": [{"field": "events.order_placed.count", "comparison": "greater_than", "value": 1}],
+        },
+    )
+
+
+def _events(company: Company, contacts: list[Contact], rng: random.Random) -> None:
+    now = timezone.now()
+    items = []
+    for number, contact in enumerate(contacts):
+        for _ in range(rng.randint(0, 4)):
+            product_id, name, _, price = rng.choice(PRODUCTS)
+            moment = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440))
+            items.append(
+                {
+                    "event_type": "product_viewed",
+                    "event_data": {"email": contact.email, "product_id": product_id, "product_name": name},
+                    "occurred_at": moment.isoformat(),
+                }
+            )
+        for order in range(rng.randint(0, 3)):
+            lines = rng.sample(PRODUCTS, k=rng.randint(1, 3))
+            total = sum((price for *_, price in lines), Decimal("0"))
+            moment = now - timedelta(days=rng.randint(1, 120), minutes=rng.randint(0, 1440))
+            items.append(
+                {
+                    "event_type": "order_placed",
+                    "event_data": {
+                        "email": contact.email,
+                        "order_id": f"DEMO-{number:03d}-{order}",
+                        "total": float(total),
+                        "currency": "EUR",
+                        "items": [
+                            {"product_id": product_id, "product_name": name, "quantity": 1, "price": float(price)}
+                            for product_id, name, _, price in lines
+                        ],
+                    },
+                    "occurred_at": moment.isoformat(),
+                }
+            )
+        if number % 9 == 4:
+            product_id, name, _, price = rng.choice(PRODUCTS)
+            items.append(
+                {
+                    "event_type": "cart_abandoned",
+                    "event_data": {
+                        "email": contact.email,
+                        "cart_total": float(price),
+                        "items": [
+                            {"product_id": product_id, "product_name": name, "quantity": 1, "price": float(price)}
+                        ],
+                    },
+                    "occurred_at": (now - timedelta(hours=rng.randint(1, 48))).isoformat(),
+                }
+            )
+    # Through the API's own path, so the handlers (orders, carts, flows) see them like any other events.
+    for start in range(0, len(items), 500):
+        with transaction.atomic():
+            results = record_events(company=company, items=items[start : start + 500], source=EventSource.API)
+        refused = [result.errors for result in results if result.errors]
+        if refused:
+            raise ValueError(f"demo events refused: {refused[:3]}")

@@ -1,0 +1,37 @@
+"""The demo company's data (`bin/run` on a fresh machine): written once through the services, every
+segment it saves counts contacts, and a company already in use is never touched."""
+
+import pytest
+
+from contacts.models import Contact, ContactList, Segment
+from contacts.segments.definitions import segment_contacts
+from events.models import Event
+from salloq.demo_data import CONTACT_COUNT, seed_demo_data
+from tests.factories import CompanyFactory, ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_data_is_written_once_and_its_segments_find_contacts():
+    company = CompanyFactory()
+
+    assert seed_demo_data(company) is True
+
+    contacts = Contact.objects.for_company(company)
+    assert contacts.count() == CONTACT_COUNT
+    assert contacts.filter(status="unsubscribed").exists()
+    assert set(ContactList.objects.for_company(company).values_list("name", flat=True)) == {"Newsletter", "VIP"}
+    assert Event.objects.for_company(company).filter(event_type="order_placed").exists()
+    for segment in Segment.objects.for_company(company):
+        assert segment_contacts(company, segment.definition).exists(), segment.name
+
+    assert seed_demo_data(company) is False
+    assert Contact.objects.for_company(company).count() == CONTACT_COUNT
+
+
+def test_a_company_in_use_gets_no_demo_data():
+    company = CompanyFactory()
+    ContactFactory(company=company, email="real@example.com")
+
+    assert seed_demo_data(company) is False
+    assert list(Contact.objects.for_company(company).values_list("email", flat=True)) == ["real@example.com"]
