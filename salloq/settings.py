@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "campaigns",
     "flows",
     "events",
+    "connector",
 ]
 
 MIDDLEWARE = [
@@ -342,10 +343,34 @@ CELERY_BEAT_SCHEDULE = {
     # Events stored whose dispatch to the handlers never ran (events/dispatch.py).
     "events-sweep-undispatched": {"task": "events.tasks.sweep_undispatched_events", "schedule": 60.0},
     "events-delete-expired": {"task": "events.tasks.delete_expired_events", "schedule": 60 * 60.0},
+    # Salloq Ecommerce syncs that are due, and runs whose worker died (connector/sync.py).
+    "connector-schedule-shop-syncs": {"task": "connector.tasks.schedule_shop_syncs", "schedule": 60.0},
 }
 # A running CSV import with no progress for this long lost its worker: the beat job above resumes it.
 # A chunk of 1000 rows commits in well under a second, so minutes leave room for a slow database.
 CONTACT_IMPORT_STALLED_AFTER = env_int("CONTACT_IMPORT_STALLED_AFTER", 180, minimum=1)
+
+# The Salloq Ecommerce connector (connector/). The shop's API keys are encrypted at rest with this
+# Fernet key (32 url-safe base64 bytes, `Fernet.generate_key()`); by default one derived from
+# SECRET_KEY, so rotating SECRET_KEY without setting this makes stored shop keys unreadable.
+CONNECTOR_ENCRYPTION_KEY = env_str("CONNECTOR_ENCRYPTION_KEY")
+if CONNECTOR_ENCRYPTION_KEY:
+    import base64
+    import binascii
+
+    try:
+        if len(base64.urlsafe_b64decode(CONNECTOR_ENCRYPTION_KEY.encode())) != 32:
+            raise ValueError
+    except (ValueError, binascii.Error):
+        raise ImproperlyConfigured(
+            "CONNECTOR_ENCRYPTION_KEY must be a Fernet key: 32 bytes in url-safe base64 (44 characters)"
+        ) from None
+# Requests per hour the connector allows itself against one shop (the Salloq Ecommerce API allows 1000).
+CONNECTOR_HOURLY_LIMIT = env_int("CONNECTOR_HOURLY_LIMIT", 950, minimum=1)
+# Seconds a request to the shop may take (connect, read) before it counts as failed and is retried.
+CONNECTOR_TIMEOUT_SECONDS = env_int("CONNECTOR_TIMEOUT_SECONDS", 30, minimum=1)
+# A running sync with no progress for this long lost its worker: the beat job resumes it.
+CONNECTOR_STALLED_AFTER = env_int("CONNECTOR_STALLED_AFTER", 300, minimum=30)
 
 # Events are deleted this many days after they occurred (events/retention.py, hourly); 0 keeps them.
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 0, minimum=0)
