@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from catalog.selectors.dashboard import ContactCommerce, contact_commerce
 from events.models import Event
 from events.selectors import contact_timeline
 
@@ -155,6 +156,7 @@ class ContactDetail:
     joinable_lists: list[ContactList]
     consent_records: QuerySet[ConsentRecord]
     events: list[Event]  # the activity timeline (events.selectors.contact_timeline)
+    commerce: ContactCommerce  # the Commerce card (catalog.selectors.dashboard.contact_commerce)
     suppression: Suppression | None
 
 
@@ -179,6 +181,7 @@ def contact_detail(*, contact: Contact) -> ContactDetail:
         .filter(contact=contact)
         .select_related("contact_list"),
         events=contact_timeline(contact=contact),
+        commerce=contact_commerce(contact=contact),
         suppression=(
             Suppression.objects.for_company(company_id).filter(email=contact.email).first() if contact.email else None
         ),
