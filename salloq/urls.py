@@ -27,6 +27,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("events/", include("events.urls")),
     path("catalog/", include("catalog.urls")),
+    path("settings/shop/", include("connector.urls")),
     # Public consent pages, linked from emails: no login, the signed token is the credential.
     path("c/confirm/<str:token>/", consent_views.confirm, name="consent_confirm"),
     path("c/unsubscribe/<str:token>/", consent_views.unsubscribe, name="consent_unsubscribe"),
