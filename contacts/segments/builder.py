@@ -62,6 +62,19 @@ COMPARISON_LABELS = {
     "within_last": "is within the last (days)",
 }
 ATTRIBUTE_LABELS = {**contact_input.ATTRIBUTE_LABELS, "created_at": "Created"}
+COMMERCE_LABELS = {
+    "total_spent": "Total spent",
+    "order_count": "Number of orders",
+    "first_order_at": "First order",
+    "last_order_at": "Last order",
+    "average_order_value": "Average order value",
+    "open_cart_value": "Open cart value",
+    "open_cart_count": "Number of open carts",
+    "last_cart_at": "Last open cart",
+    "loyalty_balance": "Loyalty points balance",
+    "lifetime_points": "Lifetime loyalty points",
+    "active_subscriptions": "Active subscriptions",
+}
 EVENT_KINDS = (rules.EVENT_COUNT, rules.EVENT_TOTAL, rules.EVENT_LAST)
 DATE_KINDS = (rules.DATE, rules.DATETIME, rules.EVENT_LAST)
 
@@ -114,6 +127,8 @@ class Builder:
         if row.field.startswith("fields."):
             custom_field = self.custom_field(row)
             return CUSTOM_FIELD_KINDS[custom_field.field_type] if custom_field else rules.TEXT
+        if row.field.startswith("commerce."):
+            return rules.COMMERCE_FIELDS.get(row.field.removeprefix("commerce."), rules.NUMBER)
         return {
             "status": rules.STATUS,
             "created_at": rules.DATETIME,
@@ -138,6 +153,7 @@ class Builder:
             ("Data", [("properties", "Property…"), ("key_information", "Key information…"), ("tags", "Tags")]),
             ("Lists", [("lists", "Subscribed to list")]),
             *([("Custom fields", custom)] if custom else []),
+            ("Commerce", [(f"commerce.{name}", label) for name, label in COMMERCE_LABELS.items()]),
             (
                 "Behaviour",
                 [

@@ -8,7 +8,8 @@ budget of budget.py (rules, groups, nesting, values), checked before any SQL run
 
 Every rule becomes a condition on the contact row: a column lookup, a JSON expression on
 ``properties``, or an EXISTS / ``pk IN (… GROUP BY … HAVING …)`` subquery on the related
-table, so a whole segment is one SELECT however many rules it has. A negation (``not_equals``,
+table (``commerce.*`` rules: ``pk IN`` the matching commerce facts rows), so a whole segment is
+one SELECT however many rules it has. A negation (``not_equals``,
 ``is_not_set``) is always the exact complement of its positive comparison: contacts with no
 row or no value (no tag, no custom field value, no event) are in it.
 
@@ -25,6 +26,7 @@ from django.db.models import Count, DecimalField, Exists, Max, OuterRef, Q, Sum,
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 
+from catalog.models import CommerceFacts
 from events.models import Event
 from salloq.core.models import Company
 
@@ -41,6 +43,8 @@ from ..tags import TagsMatch
 from .budget import MAX_DEPTH, MAX_PATH_KEYS, over_budget
 from .rules import (
     BOOLEAN,
+    COMMERCE_FIELDS,
+    COMMERCE_NULLABLE,
     COMPARISONS,
     CUSTOM_FIELD_COLUMNS,
     CUSTOM_FIELD_KINDS,
@@ -105,6 +109,7 @@ class _Field:
     custom_field: CustomField | None = None
     key_name: str = ""  # key information
     event_type: str = ""
+    facts_column: str = ""  # commerce facts
 
 
 def _join(path: str, key: str) -> str:
@@ -241,11 +246,17 @@ class Compiler:
                 return None
             kind = {"count": EVENT_COUNT, "total": EVENT_TOTAL, "last": EVENT_LAST}[metric]
             return _Field(kind, name, event_type=event_type)
+        if prefix == "commerce" and rest:
+            if rest not in COMMERCE_FIELDS:
+                self.error(path, f"Commerce fields are commerce.{', commerce.'.join(COMMERCE_FIELDS)}.")
+                return None
+            return _Field(COMMERCE_FIELDS[rest], name, facts_column=rest)
         attributes = ", ".join((*TEXT_ATTRIBUTES, "status", "created_at"))
         self.error(
             path,
             f"Unknown field '{name}'. Use a contact attribute ({attributes}),"
-            " properties.<key>, fields.<name>, key_information.<name>, tags, lists or events.<type>.count|total|last.",
+            " properties.<key>, fields.<name>, key_information.<name>, tags, lists, events.<type>.count|total|last"
+            " or commerce.<fact> (e.g. commerce.total_spent).",
         )
         return None
 
@@ -327,6 +338,8 @@ class Compiler:
             positive = "equals" if comparison == "not_equals" else "is_set"
             return ~self.condition(field, positive, value, negated=True)
         kind = field.kind
+        if field.facts_column:
+            return self.commerce_condition(field, comparison, value)
         if field.column:
             return self.attribute_condition(field, comparison, value)
         if kind == PROPERTY:
@@ -418,6 +431,26 @@ class Compiler:
             return NOBODY
         return Q(Exists(subscribed.filter(contact_list_id__in=known)))
 
+    def commerce_condition(self, field: _Field, comparison: str, value) -> Q:
+        """The contact's commerce facts row matches; a contact without one (nothing bought) counts
+        as 0 for the numbers and null for the dates and the average."""
+        column = field.facts_column
+        nullable = column in COMMERCE_NULLABLE
+        if comparison == "is_set":
+            if not nullable:
+                return EVERYONE  # a number that is 0 without a row is always set
+            match = Q(**{f"{column}__isnull": False})
+        elif field.kind == DATETIME:
+            match = moment_condition(column, comparison, value, self.now)
+        else:
+            match = number_condition(column, comparison, value)
+        facts = CommerceFacts.objects.filter(company_id=self.company.pk).order_by()
+        if nullable or comparison == "is_set" or not _holds(comparison, value, Decimal(0)):
+            return Q(pk__in=facts.filter(match).values("contact_id"))
+        # 0 matches: contacts without a row are in, unless their row says otherwise (no column here
+        # is null, so the exclusion is exact).
+        return ~Q(pk__in=facts.exclude(match).values("contact_id"))
+
     # Events
 
     def event_filter(self, field: _Field, node: dict, path: str) -> Q | None:
@@ -501,4 +534,6 @@ def _holds(comparison: str, value, number: Decimal) -> bool:
         return number < value
     if comparison == "between":
         return value[0] <= number <= value[1]
+    if comparison == "in":
+        return number in value
     raise AssertionError(comparison)

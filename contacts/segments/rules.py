@@ -56,6 +56,23 @@ EVENT_TOTAL = "event_total"
 EVENT_LAST = "event_last"
 
 SETNESS = ("is_set", "is_not_set")
+
+# Commerce facts (catalog.models.CommerceFacts, one row per contact), as `commerce.<name>` fields:
+# name -> kind. A contact without a row has bought nothing: its numbers are 0 and the rest null.
+COMMERCE_FIELDS = {
+    "total_spent": NUMBER,
+    "order_count": NUMBER,
+    "first_order_at": DATETIME,
+    "last_order_at": DATETIME,
+    "average_order_value": NUMBER,
+    "open_cart_value": NUMBER,
+    "open_cart_count": NUMBER,
+    "last_cart_at": DATETIME,
+    "loyalty_balance": NUMBER,
+    "lifetime_points": NUMBER,
+    "active_subscriptions": NUMBER,
+}
+COMMERCE_NULLABLE = ("first_order_at", "last_order_at", "average_order_value", "last_cart_at")
 # Properties and key information hold text or numbers: which one is decided by the rule's value.
 _TEXT_OR_NUMBER = (
     "equals",

@@ -7,7 +7,17 @@ the description names them.
 
 from ..models import ContactStatus
 from . import budget
-from .rules import MAX_COUNT, MAX_DAYS, MAX_TEXT, NUMBER_LIMIT, OPERATORS, TEXT_ATTRIBUTES
+from .rules import (
+    COMMERCE_FIELDS,
+    COMMERCE_NULLABLE,
+    DATETIME,
+    MAX_COUNT,
+    MAX_DAYS,
+    MAX_TEXT,
+    NUMBER_LIMIT,
+    OPERATORS,
+    TEXT_ATTRIBUTES,
+)
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": "^[^\\u0000]+$"}
 _LIMIT = int(NUMBER_LIMIT)
@@ -65,16 +75,28 @@ def _rule(field: dict, comparisons: list[str], value: dict | None, extras: dict 
     return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
 
 
+def _commerce(*names) -> dict:
+    return _enum(*(f"commerce.{name}" for name in names))
+
+
+_COMMERCE_DATES = [name for name, kind in COMMERCE_FIELDS.items() if kind == DATETIME]
+_COMMERCE_NUMBERS = _commerce(*(name for name, kind in COMMERCE_FIELDS.items() if kind != DATETIME))
+
+
 def _rule_schemas() -> list[dict]:
     text_fields = _enum(*TEXT_ATTRIBUTES, "tags")
     mixed = _fields(_PROPERTY, _KEY_INFO)
     last = _event_field("last")
-    moment_fields = _fields(_enum("created_at"), last)
+    moment_fields = _fields(_enum("created_at", *(f"commerce.{name}" for name in _COMMERCE_DATES)), last)
     return [
         _rule(_fields(text_fields, mixed), ["equals", "not_equals", "contains", "starts_with"], _TEXT),
         _rule(_fields(text_fields, mixed), ["in"], _list(_TEXT)),
         _rule(
-            _fields(_enum(*TEXT_ATTRIBUTES, "tags", "lists", "created_at"), mixed, last),
+            _fields(
+                _enum(*TEXT_ATTRIBUTES, "tags", "lists", "created_at", *_commerce(*COMMERCE_NULLABLE)["enum"]),
+                mixed,
+                last,
+            ),
             ["is_set", "is_not_set"],
             None,
         ),
@@ -87,6 +109,10 @@ def _rule_schemas() -> list[dict]:
         _rule(mixed, ["between"], _list(_NUMBER, 2, 2)),
         _rule(mixed, ["in"], _list(_NUMBER)),
         _rule(_PROPERTY, ["equals", "not_equals"], {"type": "boolean"}),
+        _rule(_COMMERCE_NUMBERS, ["equals", "not_equals", "greater_than", "less_than"], _NUMBER),
+        _rule(_COMMERCE_NUMBERS, ["between"], _list(_NUMBER, 2, 2)),
+        _rule(_COMMERCE_NUMBERS, ["in"], _list(_NUMBER)),
+        _rule(_COMMERCE_NUMBERS, ["is_set", "is_not_set"], None),
         _rule(_enum("lists"), ["equals", "not_equals"], _LIST_ID),
         _rule(_enum("lists"), ["in"], _list(_LIST_ID)),
         _rule(_event_field("count"), ["equals", "not_equals", "greater_than", "less_than"], _COUNT, _EVENT_EXTRAS),
@@ -132,7 +158,9 @@ DEFINITION_SCHEMA = {
         "fields.<custom field name>, key_information.<name>, tags, lists (a list id), "
         "events.<event_type>.count|total|last, which also take within_last_days: n (only events of the "
         "last n days) and where: {data_key: value, ...} (1 to 10 keys without NUL characters; text, number "
-        "or true/false values, matched against the event's data like equals). "
+        "or true/false values, matched against the event's data like equals), and the contact's commerce "
+        f"facts commerce.<fact> ({', '.join(COMMERCE_FIELDS)}; a contact who bought nothing has 0 for the "
+        "numbers and no date or average). "
         "An empty 'and' group matches everyone, an empty 'or' group nobody."
     ),
     "example": {
