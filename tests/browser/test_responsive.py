@@ -10,11 +10,13 @@ whose path takes a parameter this test has no value for fails the test, naming i
 import io
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from playwright.sync_api import expect
 
+from catalog.models import Order, Product, ProductCollection, Store
 from contacts import bulk_actions, services
 from contacts import consent as consent_links
 from contacts.imports import contact_import_create, contact_import_run
@@ -32,12 +34,17 @@ from salloq.core import invitations
 from salloq.core import services as core_services
 from salloq.core.models import ApiKey, Company, Role
 from tests.factories import (
+    CollectionItemFactory,
     CompanyFactory,
     ContactFactory,
     ContactListFactory,
     CustomFieldFactory,
     MembershipFactory,
+    OrderFactory,
+    ProductCatalogFactory,
+    ProductFactory,
     SegmentFactory,
+    StoreFactory,
     UserFactory,
 )
 
@@ -83,6 +90,14 @@ MUST_VISIT = {
     "consent_unsubscribe",
     "consent_preferences",
     "invitation_accept",
+    "catalog:products",
+    "catalog:product_detail",
+    "catalog:collections",
+    "catalog:collection_detail",
+    "catalog:stores",
+    "catalog:store_detail",
+    "catalog:orders",
+    "catalog:order_detail",
 }
 
 # What is wrong with the page as it is laid out, as readable lines: the document wider than the
@@ -210,6 +225,7 @@ def long_values(db) -> LongValues:
         enqueue=False,
     )
     contact_import = contact_import_run(import_id=contact_import.pk)
+    long_commerce(company, contact)
     return LongValues(
         company, owner, contact, contact_list, custom_field, segment, contact_import, suppression, api_key
     )
@@ -239,6 +255,35 @@ def invitation(data: LongValues, email: str):
     return invitations.invitation_create(company=data.company, email=email, role=Role.MARKETER, invited_by=data.owner)
 
 
+def long_commerce(company, contact) -> None:
+    """A product, collection, store and order (with a line and an open cart) of 100-character names."""
+    catalog = ProductCatalogFactory(company=company, name="c" * 64)
+    product = ProductFactory(
+        catalog=catalog,
+        product_id="p" * 100,
+        name=LONG,
+        main_category=LONG,
+        brand=LONG,
+        categories=[LONG],
+        custom_details={LONG_KEY: LONG},
+        description=LONG,
+    )
+    CollectionItemFactory(collection__catalog=catalog, collection__name=LONG, contact=contact, product=product)
+    store = StoreFactory(
+        company=company, external_id="s" * 100, name=LONG, manager=LONG, custom_fields={LONG_KEY: LONG}
+    )
+    OrderFactory(
+        company=company,
+        contact=contact,
+        store=store,
+        external_id="o" * 100,
+        shipping_address=LONG,
+        promo_code=LONG,
+        lines=[{"product": product, "product_name": LONG, "unit_price": Decimal("1234567.89")}],
+    )
+    OrderFactory(company=company, contact=contact, completed=False, external_id="k" * 100)
+
+
 # A value for each path parameter of the dashboard's routes (a token by route, as each route's token
 # means something else).
 PARAMETERS = {
@@ -251,6 +296,10 @@ PARAMETERS = {
     "key_id": lambda data: data.api_key.pk,
     "bulk_action_id": bulk_action_id,
     "invitation_id": lambda data: invitation(data, f"{'i' * 32}@{'j' * 63}.com")[0].pk,
+    "product_id": lambda data: Product.objects.for_company(data.company).get().pk,
+    "collection_id": lambda data: ProductCollection.objects.for_company(data.company).get().pk,
+    "store_id": lambda data: Store.objects.for_company(data.company).get().pk,
+    "order_id": lambda data: Order.objects.for_company(data.company).filter(completed=True).get().pk,
 }
 TOKENS = {
     "consent_confirm": lambda data: consent_links.confirmation_token(

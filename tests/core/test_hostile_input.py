@@ -37,7 +37,16 @@ from events import webhooks
 from salloq.core import invitations
 from salloq.core.api.schema_views import CachedSchemaView
 from tests.conftest import make_api_client
-from tests.factories import CompanyFactory, MembershipFactory, UserFactory, make_api_key
+from tests.factories import (
+    CollectionItemFactory,
+    CompanyFactory,
+    MembershipFactory,
+    OrderFactory,
+    ProductFactory,
+    StoreFactory,
+    UserFactory,
+    make_api_key,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -163,6 +172,15 @@ class World:
             tags=["vip"],
         )
         self.invitation, _ = invitations.invitation_create(company=self.company, email="new@example.com", role="viewer")
+        # Commerce data: a product in a collection, a store, an order with a line (the catalog pages).
+        self.product = ProductFactory(catalog__company=self.company, name="Beans")
+        self.collection = CollectionItemFactory(
+            collection__catalog=self.product.catalog, contact=self.contact, product=self.product
+        ).collection
+        self.store = StoreFactory(company=self.company)
+        self.order = OrderFactory(
+            company=self.company, contact=self.contact, store=self.store, lines=[{"product": self.product}]
+        )
 
 
 @pytest.fixture
@@ -492,6 +510,10 @@ def _dashboard_url(world: World, client: Client, route: str, contact=None) -> st
         "field_id": world.field.pk,
         "bulk_action_id": world.bulk_action.pk,
         "invitation_id": world.invitation.pk,
+        "product_id": world.product.pk,
+        "collection_id": world.collection.pk,
+        "store_id": world.store.pk,
+        "order_id": world.order.pk,
     }
     if route.startswith("c/confirm/"):
         values["token"] = consent.confirmation_token(world.membership)
