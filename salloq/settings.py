@@ -432,6 +432,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ContactStatusEnum": "contacts.models.ContactStatus",
         "MembershipStatusEnum": "contacts.models.MembershipStatus",
+        "OrderStatusEnum": "catalog.models.OrderStatus",
+        # Per-item results of the catalog's batch upserts (products, orders).
+        "UpsertResultStatusEnum": ["created", "updated", "unchanged", "invalid"],
     },
 }
 
