@@ -195,7 +195,12 @@ def _resolve(collection: ProductCollection, entries: list[_Entry], problems: lis
     )
     resolved = []
     for entry in entries:
-        contact = entry.contact_id if entry.contact_id in by_id else by_email.get(entry.email)
+        # Our contact id when the entry gives one, else its email.
+        contact = (
+            (entry.contact_id if entry.contact_id in by_id else None)
+            if entry.contact_id is not None
+            else by_email.get(entry.email)
+        )
         if contact is None:
             name = "contact_id" if entry.contact_id is not None else "email"
             problems.append(EntryProblem(entry.index, {name: ["No such contact."]}, int(Reason.UNKNOWN)))
