@@ -195,6 +195,52 @@ class ContactMembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _money(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=24, decimal_places=2, coerce_to_string=True, help_text="Exact, as text: '149.99'.", **kwargs
+    )
+
+
+class ContactCommerceSerializer(serializers.Serializer):
+    """A contact's commerce facts (catalog.commerce): the row selectors.contacts_with_relations joins,
+    or zeros and nulls for a contact who bought nothing."""
+
+    total_spent = _money()
+    order_count = serializers.IntegerField(help_text="Completed orders, not cancelled or refunded.")
+    first_order_at = serializers.DateTimeField(allow_null=True)
+    last_order_at = serializers.DateTimeField(allow_null=True)
+    average_order_value = _money(allow_null=True)
+    open_cart_value = _money()
+    open_cart_count = serializers.IntegerField()
+    last_cart_at = serializers.DateTimeField(allow_null=True)
+    loyalty_balance = serializers.IntegerField()
+    lifetime_points = serializers.IntegerField()
+    loyalty_value = _money(allow_null=True)
+    active_subscriptions = serializers.IntegerField()
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, contact: Contact) -> dict:
+        return super().to_representation(getattr(contact, "commerce", None) or NO_COMMERCE)
+
+
+NO_COMMERCE = {
+    "total_spent": 0,
+    "order_count": 0,
+    "first_order_at": None,
+    "last_order_at": None,
+    "average_order_value": None,
+    "open_cart_value": 0,
+    "open_cart_count": 0,
+    "last_cart_at": None,
+    "loyalty_balance": 0,
+    "lifetime_points": 0,
+    "loyalty_value": None,
+    "active_subscriptions": 0,
+}
+
+
 class ContactSerializer(serializers.ModelSerializer):
     contact_id = serializers.IntegerField(source="id", read_only=True)
     phone_valid = serializers.BooleanField(
@@ -204,6 +250,9 @@ class ContactSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
     properties = serializers.DictField(read_only=True)
     lists = ContactMembershipSerializer(source="list_memberships", many=True, read_only=True)
+    commerce = ContactCommerceSerializer(
+        help_text="What the contact bought: totals, orders, open carts, loyalty, subscriptions."
+    )
 
     class Meta:
         model = Contact
@@ -215,6 +264,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "tags",
             "properties",
             "lists",
+            "commerce",
             "erased_at",
             "created_at",
             "updated_at",

@@ -57,6 +57,7 @@ CONTACT_KEYS = {
     "properties",
     "fields",
     "lists",
+    "commerce",
     "erased_at",
     "created_at",
     "updated_at",
