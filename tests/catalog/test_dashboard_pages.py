@@ -269,11 +269,18 @@ def test_store_page_lists_its_orders(viewer_client, shop):
     assert "ORD-1001" in page and "CART-7" not in page and "Offline" in page
 
 
-def test_empty_pages_say_what_to_do(viewer_client):
+def test_empty_pages_say_what_to_do(client, company):
+    log_in(client, company, Role.VIEWER)
     for name in LIST_URLS:
-        page = html(viewer_client.get(reverse(name)))
+        page = html(client.get(reverse(name)))
         assert "Salloq Marketing API" in page, name
-    assert "Connect your Salloq Ecommerce shop" in html(viewer_client.get(reverse("catalog:orders")))
+    # A viewer cannot open the shop connection page: named, not linked.
+    orders = html(client.get(reverse("catalog:orders")))
+    assert "Connect your Salloq Ecommerce shop" in orders and reverse("connector:shop") + '">Connect' not in orders
+    client.logout()
+    log_in(client, company, Role.MARKETER)
+    orders = html(client.get(reverse("catalog:orders")))
+    assert f'<a href="{reverse("connector:shop")}">Connect your Salloq Ecommerce shop</a>' in orders
 
 
 def test_another_companys_objects_are_404(client, company, other_company, shop):
