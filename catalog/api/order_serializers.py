@@ -93,7 +93,12 @@ def field_schema(spec: Spec) -> dict:
     elif kind == COMPLETED:
         schema = {"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}
     elif kind == MOMENT:
-        schema = {"type": "string", "pattern": f"^({RFC_3339}|{SPLIO_MOMENT.pattern})$"}
+        schema = {
+            "anyOf": [
+                {"type": "string", "format": "date-time", "pattern": f"^{RFC_3339}$"},
+                {"type": "string", "pattern": f"^{SPLIO_MOMENT.pattern}$"},
+            ]
+        }
     elif kind == CURRENCY:
         schema = {"type": "string", "enum": CURRENCIES}
     elif kind == COUNTRY:

@@ -41,8 +41,12 @@ EXTERNAL_ID = OpenApiParameter(
         "path is the id: no trailing slash."
     ),
 )
-DATE_PATTERN = r"\d{4}-\d\d-\d\d"
-DATE_BOUND = {"type": "string", "pattern": f"^({DATE_PATTERN}|{RFC_3339})$"}
+DATE_BOUND = {
+    "anyOf": [
+        {"type": "string", "format": "date", "pattern": r"^(19|20|21)\d\d-\d\d-\d\d$"},
+        {"type": "string", "format": "date-time", "pattern": f"^{RFC_3339}$"},
+    ]
+}
 
 
 def _refused(errors: dict[str, list[str]]) -> ApiError:

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from catalog.customers import resolve_contacts
-from catalog.models import Order, OrderStatus
+from catalog.models import CommerceFacts, Order, OrderStatus
 from catalog.services.orders import order_upsert_batch
 from contacts.models import Contact, ContactStatus
 from tests.factories import ContactFactory, ProductCatalogFactory, ProductFactory, StoreFactory
@@ -205,3 +205,24 @@ def test_an_erased_contacts_orders_keep_their_sums(company):
     assert _one(company, {"external_id": "E-1", "tracking_number": "T"}).status == "updated"
     order = Order.objects.get(external_id="E-1")
     assert order.contact_id == result.contact_id and order.total == Decimal("50.00")
+
+
+# --- Commerce facts (catalog.commerce.refresh_commerce_facts, called in the same transaction) ------
+
+
+def test_commerce_facts_follow_creates_carts_cancellations_and_moves(company):
+    first = _one(company, _order("F-1", email="a@example.com", total=30))
+    _one(company, _order("F-2", email="a@example.com", total=20))
+    _one(company, _order("CART", email="a@example.com", total=7, completed=False))
+    alice = CommerceFacts.objects.get(contact_id=first.contact_id)
+    assert (alice.total_spent, alice.order_count, alice.open_cart_value) == (Decimal("50.00"), 2, Decimal("7.00"))
+
+    _one(company, {"external_id": "F-2", "status": "cancelled"})
+    _one(company, {"external_id": "CART", "completed": True})
+    alice.refresh_from_db()
+    assert (alice.total_spent, alice.order_count, alice.open_cart_value) == (Decimal("37.00"), 2, Decimal("0.00"))
+
+    moved = _one(company, {"external_id": "F-1", "email": "b@example.com"})
+    alice.refresh_from_db()
+    assert (alice.total_spent, alice.order_count) == (Decimal("7.00"), 1)
+    assert CommerceFacts.objects.get(contact_id=moved.contact_id).total_spent == Decimal("30.00")
