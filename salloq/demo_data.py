@@ -1,5 +1,7 @@
-"""The demo company's data, so a first `bin/run` shows a shop rather than empty pages: contacts in
-two lists, a custom field, segments, and what they did (events).
+"""The demo company's data, so a first `bin/run` shows a shop rather than empty pages: a product
+catalog and a store, contacts in two lists, a custom field, segments, and what they did (events:
+product views, orders and abandoned carts, which the events' handlers turn into orders, carts and
+commerce facts once the worker dispatches them).
 
 Written once, through the same services as the API (nothing here bypasses a rule), when the demo
 company has no contacts yet; a company someone has started using is never touched. Deterministic:
@@ -13,6 +15,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.services.catalogs import catalog_upsert
+from catalog.services.products import product_upsert_batch
+from catalog.services.stores import store_upsert
 from contacts import services as contact_services
 from contacts.consent_policy import ConsentContext
 from contacts.models import Contact
@@ -41,10 +46,40 @@ def seed_demo_data(company: Company) -> bool:
         return False
     rng = random.Random(12)  # noqa: S311 (demo names, not secrets)
     with transaction.atomic():
+        _catalog(company)
         contacts = _contacts(company, rng)
         _segments(company)
     _events(company, contacts, rng)  # JSON numbers, as the API gets them
     return True
+
+
+def _catalog(company: Company) -> None:
+    catalog = catalog_upsert(
+        company=company, data={"name": "Demo_Shop", "currency": "EUR", "location": "demo_shop", "is_default": True}
+    )
+    results = product_upsert_batch(
+        catalog=catalog,
+        items=[
+            {
+                "product_id": product_id,
+                "name": name,
+                "main_category": category,
+                "product_url": f"https://shop.example.com/products/{product_id.lower()}",
+                "available": True,
+                "price": price,
+                "quantity": 20 + 7 * number,
+                "brand": "Maison Demo",
+            }
+            for number, (product_id, name, category, price) in enumerate(PRODUCTS)
+        ],
+    )
+    refused = [result.errors for result in results if result.errors]
+    if refused:
+        raise ValueError(f"demo products refused: {refused[:3]}")
+    store_upsert(
+        company=company,
+        data={"external_id": "paris-1", "name": "Paris flagship", "channel": "offline", "store_type": "Flagship"},
+    )
 
 
 def _contacts(company: Company, rng: random.Random) -> list[Contact]:

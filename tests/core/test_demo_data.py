@@ -3,10 +3,12 @@ segment it saves counts contacts, and a company already in use is never touched.
 
 import pytest
 
+from catalog.models import CommerceFacts, Order, OrderLine, Product, Store
 from contacts.models import Contact, ContactList, Segment
 from contacts.segments.definitions import segment_contacts
+from events.dispatch import dispatch_events
 from events.models import Event
-from salloq.demo_data import CONTACT_COUNT, seed_demo_data
+from salloq.demo_data import CONTACT_COUNT, PRODUCTS, seed_demo_data
 from tests.factories import CompanyFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +24,15 @@ def test_the_demo_data_is_written_once_and_its_segments_find_contacts():
     assert contacts.filter(status="unsubscribed").exists()
     assert set(ContactList.objects.for_company(company).values_list("name", flat=True)) == {"Newsletter", "VIP"}
     assert Event.objects.for_company(company).filter(event_type="order_placed").exists()
+    assert Product.objects.for_company(company).count() == len(PRODUCTS)
+    assert Store.objects.for_company(company).exists()
+
+    # What the worker does with the events: orders, open carts and commerce facts.
+    dispatch_events(list(Event.objects.for_company(company).values_list("pk", flat=True)))
+    orders = Order.objects.for_company(company)
+    assert orders.filter(completed=True).exists() and orders.filter(completed=False).exists()
+    assert OrderLine.objects.filter(order__company=company, product__isnull=False).exists()
+    assert CommerceFacts.objects.for_company(company).filter(order_count__gt=0).exists()
     for segment in Segment.objects.for_company(company):
         assert segment_contacts(company, segment.definition).exists(), segment.name
 
