@@ -132,11 +132,11 @@ def _segments(company: Company) -> None:
     )
     segment_create(
         company=company,
-        name="Bought twice",
-        description="Two orders or more",
+        name="Repeat customers",
+        description="Two orders or more (commerce facts)",
         definition={
             "operator": "and",
-            "rules": [{"field": "events.order_placed.count", "comparison": "greater_than", "value": 1}],
+            "rules": [{"field": "commerce.order_count", "comparison": "greater_than", "value": 1}],
         },
     )
 
