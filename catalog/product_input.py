@@ -13,13 +13,11 @@ category external id, slug) or a broken link (product and image URLs).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Any
-
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 
 from .models import Product, ProductGender
 
@@ -114,7 +112,20 @@ EMPTY = {
     "money": None,
 }
 
-_url_validator = URLValidator(schemes=["http", "https"])
+# An absolute http(s) URL (SALESmanago checks URLs with Apache's UrlValidator): a domain name whose
+# top-level label is letters (any alphabet) or punycode, localhost, an IPv4 address or a bracketed
+# IPv6 one; an optional port; no spaces or control characters. Django's URLValidator says about the
+# same at several times the cost, too slow for the 500 URLs of a batch.
+_LABEL = "[0-9a-z\u00a1-\uffff](?:[0-9a-z\u00a1-\uffff-]{0,61}[0-9a-z\u00a1-\uffff])?"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_HOST = (
+    f"(?:{_LABEL}\\.)+(?:[a-z\u00a1-\uffff]{{2,63}}|xn--[a-z0-9]{{1,59}})\\.?"
+    f"|localhost|{_OCTET}(?:\\.{_OCTET}){{3}}|\\[[0-9a-f:.]+\\]"
+)
+URL_PATTERN = re.compile(
+    f"https?://(?:[^\\s/?#@]+@)?(?:{_HOST})(?::(?P<port>[0-9]{{1,5}}))?(?:[/?#][^\\s\\x00-\\x1f\\x7f]*)?",
+    re.IGNORECASE,
+)
 
 
 class _Refused(Exception):
@@ -219,10 +230,13 @@ def _text(spec: FieldSpec, value: Any, parsed: ProductInput, name: str) -> str:
 
 
 def _url(text: str) -> None:
-    try:
-        _url_validator(text)
-    except ValidationError:
-        raise _Refused(Reason.STRUCTURE, "Must be an absolute http(s) URL.") from None
+    if not _is_url(text):
+        raise _Refused(Reason.STRUCTURE, "Must be an absolute http(s) URL.")
+
+
+def _is_url(text: str) -> bool:
+    match = URL_PATTERN.fullmatch(text)
+    return match is not None and (match["port"] is None or int(match["port"]) <= 65535)
 
 
 def _text_list(spec: FieldSpec, value: Any, *, is_url: bool) -> list[str]:
