@@ -33,3 +33,12 @@ def web_link(url: str) -> str:
     """The URL when it is an http(s) address, else "" (a shop's product_url is data, never a javascript: link)."""
     url = (url or "").strip()
     return url if url.lower().startswith(("https://", "http://")) else ""
+
+
+@register.filter
+def quantity(value) -> str:
+    """A line's quantity without trailing zeros or an exponent: 10.000 -> "10", 1.500 -> "1.5"."""
+    if value is None:
+        return "—"
+    text = format(Decimal(str(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

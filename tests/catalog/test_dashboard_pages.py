@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import OrderStatus, StoreChannel
+from catalog.templatetags.catalog_tags import money, quantity
 from salloq.core.models import Role
 from tests.conftest import html, log_in
 from tests.factories import (
@@ -262,6 +263,12 @@ def test_collections_count_contacts_and_products(viewer_client, company, shop):
         viewer_client.get(reverse("catalog:collection_detail", args=[collection.pk]), {"email": "bob@example.com"})
     )
     assert "ann@example.com" not in only_bob.split('id="collection-items"')[1]
+
+
+def test_money_and_quantities_are_shown_exactly():
+    assert money(Decimal("1234567.5"), "EUR") == "1,234,567.50 EUR"
+    assert money(Decimal("0.10")) == "0.10" and money(None) == "—"
+    assert [quantity(Decimal(v)) for v in ("10.000", "1.500", "2", "0.125")] == ["10", "1.5", "2", "0.125"]
 
 
 def test_store_page_lists_its_orders(viewer_client, shop):
