@@ -154,6 +154,11 @@ def test_catalog_browser_filters(viewer_client, shop, query, shown, hidden):
         assert f'id="product-{shop[name].pk}"' not in page, name
 
 
+def test_a_products_category_links_to_the_browser_filtered_by_it(viewer_client, shop):
+    page = html(viewer_client.get(reverse("catalog:products"), {"available": "yes"}))
+    assert f'href="{reverse("catalog:products")}?available=yes&amp;category=Coffee"' in page
+
+
 def test_catalog_filter_by_catalog(viewer_client, company, shop):
     other = ProductCatalogFactory(company=company, name="outlet")
     sale = ProductFactory(catalog=other, name="Old Grinder")
