@@ -10,11 +10,14 @@ What it does, all on loopback and bounded in time (--time-limit, 300 s by defaul
      POST /bench/events/plain) and Redis as cache and Celery broker, as in production: every API
      request enqueues its dispatch task, on a queue of the run's own;
   3. wrk (--connections connections, one thread) posts realistic order_placed events, each with a new
-     order id, about --contacts customers (created by a warm-up run: known contacts are the steady
-     state), to each target in turn for --rounds interleaved rounds;
+     order id, about --contacts customers (created beforehand by customer_created events through
+     POST /api/events/batch: known contacts are the steady state), to each target in turn for
+     --rounds interleaved rounds, after a discarded warm-up;
   4. prints events/s, p50 and p99 latency of each, the ratio api/floor and the targets: at least
      0.7x the floor's rate and a p99 under 50 ms (issue 11). The events table must hold exactly the
-     events the API answered 201 for.
+     events the API answered 201 for. Beside them, the CPU time each request cost the gunicorn
+     workers and the database's PostgreSQL backends (from /proc): on a machine shared with other
+     work the rates follow the load, this much less.
 Whatever happens, gunicorn is stopped, the scratch database dropped and the run's Redis keys deleted.
 
 Exit status: 0 when every run was clean (also when a target is missed, unless --check), 1 on any
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 import redis
 
@@ -85,6 +89,27 @@ end
 """
 
 
+def create_customers(url: str, headers: dict[str, str], contacts: int) -> None:
+    """The customers wrk's orders are about, as the Lua script names them, through the batch API."""
+    with httpx.Client(headers=headers, timeout=120) as http:
+        for start in range(0, contacts, 1000):
+            events = [
+                {
+                    "event_type": "customer_created",
+                    "event_data": {
+                        "email": f"bench.customer{n}@example.com",
+                        "customer_id": f"CUST-{n}",
+                        "first_name": "Jane",
+                        "last_name": "Smith",
+                    },
+                }
+                for n in range(start, min(start + 1000, contacts))
+            ]
+            response = http.post(url, json={"events": events})
+            if response.status_code != 200 or response.json()["failed"]:
+                raise BenchError(f"creating the customers: {response.status_code} {response.text[:500]}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
@@ -110,6 +135,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @dataclass
+class CpuReading:
+    """CPU time (user + system) one run cost the server side, per request answered."""
+
+    target: str
+    round: int
+    web_us: float  # the gunicorn workers
+    database_us: float  # the PostgreSQL backends connected to the scratch database
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            # After the command name in parentheses: state is field 3, utime 14 and stime 15.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(master: int, conn: psycopg.Connection, db_name: str) -> dict[str, list[int]]:
+    """The gunicorn workers (children of the master) and the scratch database's backends."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    backends = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [db_name]
+    ).fetchall()
+    return {"web": [int(pid) for pid in children], "database": [pid for (pid,) in backends]}
+
+
+@dataclass
 class Summary:
     date: str
     cpus: int | None
@@ -121,7 +177,9 @@ class Summary:
     target_fraction: float
     target_p99_ms: float
     target_met: bool
+    median_cpu_us_per_request: dict[str, dict[str, float]]
     runs: list[WrkResult]
+    cpu: list[CpuReading]
 
 
 def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str) -> Summary:
@@ -130,6 +188,9 @@ def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str
         **server_env(args, scratch, cache_prefix),
         "DJANGO_SETTINGS_MODULE": "bench.events_settings",
         "BENCH_EVENTS_QUEUE": queue_name,
+        # Each worker keeps its database connection for the whole run (production reconnects every
+        # 60 s), so the backends whose CPU time is read stay the same ones.
+        "DB_CONN_MAX_AGE": "3600",
     }
     started = time.monotonic()
     recreate_database(args.pg_url, args.db_name)
@@ -144,26 +205,38 @@ def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str
 
     headers = {"Authorization": f"Bearer {api_key}", "X-Company-ID": str(company_id)}
     results: list[WrkResult] = []
+    cpu: list[CpuReading] = []
     try:
         port = free_port()
         log_file = scratch / "gunicorn.log"
         with gunicorn(env, port, args.workers, 1, log_file) as proc:
             wait_until_ready(proc, port, headers, log_file)
             log(f"gunicorn up on 127.0.0.1:{port} with {args.workers} sync workers")
+            create_customers(f"http://127.0.0.1:{port}{API_PATH}/batch", headers, args.contacts)
             urls = {"floor": f"http://127.0.0.1:{port}{PLAIN_PATH}", "api": f"http://127.0.0.1:{port}{API_PATH}"}
             if args.warmup:
                 for target, url in urls.items():
                     run_wrk(wrk, url, headers, args.warmup, args.connections, target, 0, script=script)
-            with psycopg.connect(f"{args.pg_url}/{args.db_name}", connect_timeout=10) as conn:
+            with psycopg.connect(f"{args.pg_url}/{args.db_name}", connect_timeout=10, autocommit=True) as conn:
                 before = conn.execute("SELECT count(*) FROM events_event").fetchone()[0]
+                # After the warm-up every worker holds its database connection (CONN_MAX_AGE).
+                pids = server_pids(proc.pid, conn, args.db_name)
             for n in range(1, args.rounds + 1):
                 # Alternate which target goes first, so a drift in machine load does not favour one.
                 for target in ("floor", "api") if n % 2 else ("api", "floor"):
+                    spent = {side: _cpu_seconds(side_pids) for side, side_pids in pids.items()}
                     result = run_wrk(
                         wrk, urls[target], headers, args.duration, args.connections, target, n, script=script
                     )
+                    per_request = {
+                        side: (_cpu_seconds(pids[side]) - spent[side]) / result.requests * 1e6 for side in pids
+                    }
                     results.append(result)
-                    log(describe(result))
+                    cpu.append(CpuReading(target, n, per_request["web"], per_request["database"]))
+                    log(
+                        f"{describe(result)}  CPU/request: web {per_request['web']:5.0f} us, "
+                        f"database {per_request['database']:5.0f} us"
+                    )
             if proc.poll() is not None:
                 raise BenchError(f"gunicorn died during the runs:\n{read_tail(log_file)}")
         with psycopg.connect(f"{args.pg_url}/{args.db_name}", connect_timeout=10) as conn:
@@ -187,6 +260,13 @@ def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str
     p50 = {t: median(t, "latency_p50_ms") for t in ("floor", "api")}
     p99 = {t: median(t, "latency_p99_ms") for t in ("floor", "api")}
     fraction = rates["api"] / rates["floor"]
+    cpu_medians = {
+        t: {
+            side: statistics.median(getattr(r, f"{side}_us") for r in cpu if r.target == t)
+            for side in ("web", "database")
+        }
+        for t in ("floor", "api")
+    }
     return Summary(
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         cpus=os.cpu_count(),
@@ -198,7 +278,9 @@ def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str
         target_fraction=TARGET_FRACTION,
         target_p99_ms=TARGET_P99_MS,
         target_met=fraction >= TARGET_FRACTION and p99["api"] < TARGET_P99_MS,
+        median_cpu_us_per_request=cpu_medians,
         runs=results,
+        cpu=cpu,
     )
 
 
@@ -206,9 +288,11 @@ def report(summary: Summary) -> None:
     rates, p50, p99 = summary.median_events_per_second, summary.median_p50_ms, summary.median_p99_ms
     rounds = summary.settings["rounds"]
     print()
+    cpu = summary.median_cpu_us_per_request
     for target, label in (("floor", f"POST {PLAIN_PATH} (raw INSERT)"), ("api", f"POST {API_PATH}")):
         print(
             f"{label:34} {rates[target]:8.1f} events/s  p50 {p50[target]:6.2f} ms  p99 {p99[target]:6.2f} ms"
+            f"  CPU/request: web {cpu[target]['web']:5.0f} us, database {cpu[target]['database']:5.0f} us"
             f"  (median of {rounds})"
         )
     verdict = "MET" if summary.target_met else "NOT MET"

@@ -20,7 +20,7 @@ def dispatch_events(self, event_ids: list[int]) -> None:
 def sweep_undispatched_events() -> None:
     """Beat, every minute: events stored but never dispatched (the process died between commit and
     enqueue, or the message was lost) go to the dispatch task, a bounded number per run."""
-    dispatch.enqueue(dispatch.undispatched_event_ids())
+    dispatch.send(dispatch.undispatched_event_ids())
 
 
 @shared_task

@@ -1,4 +1,5 @@
-"""The hand-off to flows: one task per batch after commit, registered handlers, the sweep."""
+"""The hand-off to flows: one task per batch after commit (coalesced per process under load), registered
+handlers, the sweep."""
 
 import threading
 from datetime import timedelta
@@ -24,6 +25,12 @@ def views(n: int) -> list[dict]:
         }
         for i in range(n)
     ]
+
+
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch):
+    """Each test starts as a process that has sent no dispatch message yet (nothing waits to be sent)."""
+    monkeypatch.setattr(dispatch, "_coalescer", dispatch._Coalescer())
 
 
 @pytest.fixture
@@ -61,6 +68,60 @@ def test_nothing_is_enqueued_for_a_retry_or_an_import(company, enqueued):
     [imported] = record_events(company=company, items=views(1), source="import", dispatch_after_commit=False)
     assert len(enqueued) == 1
     assert Event.objects.get(pk=imported.event_id).dispatched_at is not None
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The dispatch task's messages, captured from any thread; `sent.arrived` is set by each."""
+
+    class Sent(list):
+        arrived = threading.Event()
+
+    messages = Sent()
+
+    def capture(ids):
+        messages.append(list(ids))
+        messages.arrived.set()
+
+    monkeypatch.setattr(current_app.tasks[dispatch.DISPATCH_TASK], "delay", capture)
+    return messages
+
+
+def test_single_events_within_the_interval_go_in_one_message_when_it_is_over(sent, monkeypatch):
+    monkeypatch.setattr(dispatch, "COALESCE_SECONDS", 0.3)
+    dispatch.enqueue([1])
+    assert sent == [[1]]  # the first after a quiet spell: at once
+    sent.arrived.clear()
+    dispatch.enqueue([2])
+    dispatch.enqueue([3, 4])
+    assert sent == [[1]]  # they wait for the end of the interval
+    assert sent.arrived.wait(5), "the ids that waited were never sent"
+    assert sent == [[1], [2, 3, 4]]
+
+
+def test_a_full_batch_is_never_held_back(sent):
+    dispatch.enqueue([1])
+    dispatch.enqueue(list(range(2, 1002)))
+    assert sent == [[1], list(range(2, 1002))]
+
+
+def test_ids_still_waiting_when_the_process_stops_are_sent(sent, monkeypatch):
+    monkeypatch.setattr(dispatch, "COALESCE_SECONDS", 60)
+    dispatch.enqueue([1])
+    dispatch.enqueue([2])
+    dispatch._send_pending()  # registered with atexit
+    assert sent == [[1], [2]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_posted_in_a_row_cost_one_message_each_interval_and_all_are_handed_over(company, sent, monkeypatch):
+    """What POST /api/events does under load: one event per call, each committed on its own."""
+    monkeypatch.setattr(dispatch, "COALESCE_SECONDS", 0.3)
+    ids = [record_events(company=company, items=[item])[0].event_id for item in views(5)]
+    assert len(sent) == 1
+    sent.arrived.clear()
+    assert sent.arrived.wait(5), "the events that waited were never sent"
+    assert sent == [ids[:1], ids[1:]]
 
 
 @pytest.mark.django_db
