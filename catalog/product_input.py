@@ -58,6 +58,7 @@ MONEY_DECIMAL_PLACES = 2
 MONEY_LIMIT = Decimal(10) ** MONEY_INTEGER_DIGITS
 INT32 = 2**31 - 1
 CUSTOM_DETAIL_LENGTH = 255
+GENDERS = frozenset(ProductGender.values)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def _check(name: str, spec: FieldSpec, value: Any, parsed: ProductInput) -> Any:
     if kind == "gender":
         if isinstance(value, bool) or not isinstance(value, int):
             raise _Refused(Reason.WRONG_TYPE, "Must be an integer.")
-        if value not in ProductGender.values:
+        if value not in GENDERS:
             raise _Refused(Reason.STRUCTURE, f"Must be one of {', '.join(map(str, ProductGender.values))}.")
         return value
     return _details(spec, value, parsed, name)

@@ -52,15 +52,21 @@ def _upsert_statement() -> str:
     )
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in [*columns[1:], "updated_at"])
     # Names from the model's metadata only; every value is a parameter.
-    return (  # noqa: S608
-        f"INSERT INTO {Product._meta.db_table} (company_id, catalog_id, {', '.join(columns)}, created_at, updated_at) "
-        f"SELECT %b, %b, {values}, %b, %b FROM UNNEST({arrays}) AS v({', '.join(columns)}) "
-        f"ON CONFLICT (catalog_id, product_id) DO UPDATE SET {updates}"
-    )
+    table, names = Product._meta.db_table, ", ".join(columns)
+    insert = f"INSERT INTO {table} (company_id, catalog_id, {names}, created_at, updated_at) "  # noqa: S608
+    select = f"SELECT %b, %b, {values}, %b, %b FROM UNNEST({arrays}) AS v({names}) "  # noqa: S608
+    return insert + select + f"ON CONFLICT (catalog_id, product_id) DO UPDATE SET {updates}"
 
 
 UPSERT_PRODUCTS = _upsert_statement()
+# The stored products a batch names, locked, values as the ORM reads them (jsonb decoded, numeric as
+# Decimal). Their columns in DATA_FIELDS order.
+SELECT_PRODUCTS = (
+    f"SELECT {', '.join(Product._meta.get_field(name).column for name in DATA_FIELDS)} "  # noqa: S608 - model names
+    f"FROM {Product._meta.db_table} WHERE catalog_id = %b AND product_id = ANY(%b::varchar[]) ORDER BY id FOR UPDATE"
+)
 JSON_FIELDS = {name for name in DATA_FIELDS if Product._meta.get_field(name).get_internal_type() == "JSONField"}
+JSON_POSITIONS = {position for position, name in enumerate(DATA_FIELDS) if name in JSON_FIELDS}
 
 
 @dataclass
@@ -127,12 +133,21 @@ def product_upsert_batch(*, catalog: ProductCatalog, items: list[dict]) -> list[
 
 
 def _write(catalog: ProductCatalog, valid: dict[str, ProductInput], results: list) -> None:
-    stored_rows = (
-        Product.objects.filter(catalog=catalog, product_id__in=list(valid))
-        .order_by("pk")
-        .select_for_update()
-        .values_list(*DATA_FIELDS)
-    )
+    if connection.vendor == "postgresql":
+        with binary_cursor() as cursor:
+            stored_rows = cursor.execute(SELECT_PRODUCTS, [catalog.pk, list(valid)]).fetchall()
+        # Django's connection loads jsonb as text (JSONField decodes it): decoded here the same way.
+        stored_rows = [
+            [json.loads(value) if position in JSON_POSITIONS else value for position, value in enumerate(row)]
+            for row in stored_rows
+        ]
+    else:
+        stored_rows = (
+            Product.objects.filter(catalog=catalog, product_id__in=list(valid))
+            .order_by("pk")
+            .select_for_update()
+            .values_list(*DATA_FIELDS)
+        )
     existing = {row[0]: dict(zip(DATA_FIELDS, row, strict=True)) for row in stored_rows}
     defaults = product_defaults()
     rows: list[dict] = []

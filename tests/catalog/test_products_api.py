@@ -88,6 +88,10 @@ def test_a_batch_creates_then_updates_then_leaves_unchanged(api, catalog):
     assert stored.price == Decimal("19.99") and stored.categories == ["Winter collection"]
     assert stored.custom_details == {"detail1": "linen"}  # left out: kept
     assert stored.company_id == catalog.company_id
+    # Lists, objects and prices read back compare equal to what is sent: nothing is written.
+    items[1]["price"] = Decimal("19.990")
+    third = batch(api, catalog, items).json()
+    assert [r["status"] for r in third["results"]] == ["unchanged", "unchanged"]
 
 
 def test_null_clears_an_optional_field_and_a_left_out_one_keeps_its_value(api, catalog):
