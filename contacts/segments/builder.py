@@ -34,17 +34,20 @@ NAMED_FIELDS = {
     "events.count": "Event type",
     "events.total": "Event type",
     "events.last": "Event type",
+    "collections": "Collection name",
 }
 # What a row says when its name is missing or not one the rule language takes.
 NAME_MISSING = {
     "properties": "Enter the property key, e.g. favourite_color (address.city for a nested one).",
     "key_information": "Enter the key information name.",
     "events": "Enter the event type, e.g. order_placed.",
+    "collections": "Enter the collection's name, e.g. Wishlist.",
 }
 NAME_INVALID = {
     "properties": "A property key is letters, digits, '_' and '-', with '.' between nested keys.",
     "key_information": "A key information name has at most 255 characters.",
     "events": "An event type is letters, digits, '_', '.', ':' and '-', at most 100 characters.",
+    "collections": "A collection name has at most 255 characters.",
 }
 COMPARISON_LABELS = {
     "equals": "is",
@@ -139,6 +142,7 @@ class Builder:
             "events.count": rules.EVENT_COUNT,
             "events.total": rules.EVENT_TOTAL,
             "events.last": rules.EVENT_LAST,
+            "collections": rules.COLLECTION,
         }.get(row.field, rules.TEXT)
 
     def custom_field(self, row: Row) -> CustomField | None:
@@ -153,7 +157,13 @@ class Builder:
             ("Data", [("properties", "Property…"), ("key_information", "Key information…"), ("tags", "Tags")]),
             ("Lists", [("lists", "Subscribed to list")]),
             *([("Custom fields", custom)] if custom else []),
-            ("Commerce", [(f"commerce.{name}", label) for name, label in COMMERCE_LABELS.items()]),
+            (
+                "Commerce",
+                [
+                    *((f"commerce.{name}", label) for name, label in COMMERCE_LABELS.items()),
+                    ("collections", "Products in collection…"),
+                ],
+            ),
             (
                 "Behaviour",
                 [
@@ -274,7 +284,7 @@ class Builder:
     def rule(self, row: Row) -> dict:
         kind = self.field_kind(row)
         name = row.name.strip()
-        if row.field in ("properties", "key_information"):
+        if row.field in ("properties", "key_information", "collections"):
             rule_field = f"{row.field}.{name}"
         elif row.field.startswith("events."):
             rule_field = f"events.{name}.{row.field.removeprefix('events.')}"
@@ -413,7 +423,7 @@ def builder_from_definition(company, definition) -> Builder:
                 continue
             name = str(node.get("field", ""))
             prefix, _, rest = name.partition(".")
-            if prefix in ("properties", "key_information"):
+            if prefix in ("properties", "key_information", "collections"):
                 row.field, row.name = prefix, rest
             elif prefix == "events":
                 event_type, _, metric = rest.rpartition(".")

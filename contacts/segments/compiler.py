@@ -26,7 +26,7 @@ from django.db.models import Count, DecimalField, Exists, Max, OuterRef, Q, Sum,
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 
-from catalog.models import CommerceFacts
+from catalog.models import CollectionItem, CommerceFacts
 from events.models import Event
 from salloq.core.models import Company
 
@@ -43,6 +43,7 @@ from ..tags import TagsMatch
 from .budget import MAX_DEPTH, MAX_PATH_KEYS, over_budget
 from .rules import (
     BOOLEAN,
+    COLLECTION,
     COMMERCE_FIELDS,
     COMMERCE_NULLABLE,
     COMPARISONS,
@@ -110,6 +111,7 @@ class _Field:
     key_name: str = ""  # key information
     event_type: str = ""
     facts_column: str = ""  # commerce facts
+    collection: str = ""  # a product collection's name
 
 
 def _join(path: str, key: str) -> str:
@@ -251,12 +253,17 @@ class Compiler:
                 self.error(path, f"Commerce fields are commerce.{', commerce.'.join(COMMERCE_FIELDS)}.")
                 return None
             return _Field(COMMERCE_FIELDS[rest], name, facts_column=rest)
+        if prefix == "collections" and rest:
+            if len(rest) > 255 or "\x00" in rest:
+                self.error(path, "A collection name has at most 255 characters.")
+                return None
+            return _Field(COLLECTION, name, collection=rest)
         attributes = ", ".join((*TEXT_ATTRIBUTES, "status", "created_at"))
         self.error(
             path,
             f"Unknown field '{name}'. Use a contact attribute ({attributes}),"
             " properties.<key>, fields.<name>, key_information.<name>, tags, lists, events.<type>.count|total|last"
-            " or commerce.<fact> (e.g. commerce.total_spent).",
+            ", commerce.<fact> (e.g. commerce.total_spent) or collections.<collection name>.",
         )
         return None
 
@@ -289,6 +296,7 @@ class Compiler:
         parse = {
             TEXT: parse_text,
             TAGS: parse_text,
+            COLLECTION: parse_text,
             STATUS: parse_status,
             NUMBER: parse_number,
             EVENT_TOTAL: parse_number,
@@ -340,6 +348,8 @@ class Compiler:
         kind = field.kind
         if field.facts_column:
             return self.commerce_condition(field, comparison, value)
+        if field.collection:
+            return self.collection_condition(field, comparison, value)
         if field.column:
             return self.attribute_condition(field, comparison, value)
         if kind == PROPERTY:
@@ -450,6 +460,18 @@ class Compiler:
         # 0 matches: contacts without a row are in, unless their row says otherwise (no column here
         # is null, so the exclusion is exact).
         return ~Q(pk__in=facts.exclude(match).values("contact_id"))
+
+    def collection_condition(self, field: _Field, comparison: str, value) -> Q:
+        """The contact has, in the company's collections of that name (one per catalog), the
+        product id given (contains), one of them (in), or any product (is_set)."""
+        items = CollectionItem.objects.filter(
+            contact=OuterRef("pk"), collection__company_id=self.company.pk, collection__name=field.collection
+        )
+        if comparison == "contains":
+            items = items.filter(product__product_id=value)
+        elif comparison == "in":
+            items = items.filter(product__product_id__in=value)
+        return Q(Exists(items))
 
     # Events
 

@@ -54,6 +54,7 @@ LISTS = "lists"
 EVENT_COUNT = "event_count"
 EVENT_TOTAL = "event_total"
 EVENT_LAST = "event_last"
+COLLECTION = "collection"
 
 SETNESS = ("is_set", "is_not_set")
 
@@ -99,6 +100,8 @@ COMPARISONS: dict[str, tuple[str, ...]] = {
     EVENT_COUNT: ("equals", "not_equals", "greater_than", "less_than", "between"),
     EVENT_TOTAL: ("equals", "not_equals", "greater_than", "less_than", "between"),
     EVENT_LAST: ("equals", "not_equals", "before", "after", "between", "within_last", *SETNESS),
+    # collections.<name>: contains (that product id), in (any of those), is_set (any product).
+    COLLECTION: ("contains", "in", *SETNESS),
 }
 ALL_COMPARISONS = tuple(dict.fromkeys(c for comparisons in COMPARISONS.values() for c in comparisons))
 
@@ -116,6 +119,7 @@ KIND_LABELS = {
     EVENT_COUNT: "an event count",
     EVENT_TOTAL: "an event total",
     EVENT_LAST: "the date of the last event",
+    COLLECTION: "a product collection",
 }
 CUSTOM_FIELD_KINDS = {
     FieldType.TEXT: TEXT,

@@ -41,6 +41,7 @@ _PROPERTY = {
     "pattern": f"^properties(\\.[A-Za-z0-9_-]{{1,100}}){{1,{budget.MAX_PATH_KEYS}}}$",
 }
 _KEY_INFO = {"type": "string", "pattern": "^key_information\\.[^\\u0000]{1,255}$"}
+_COLLECTION = {"type": "string", "pattern": "^collections\\.[^\\u0000]{1,255}$"}
 
 
 def _event_field(metric: str) -> dict:
@@ -113,6 +114,9 @@ def _rule_schemas() -> list[dict]:
         _rule(_COMMERCE_NUMBERS, ["between"], _list(_NUMBER, 2, 2)),
         _rule(_COMMERCE_NUMBERS, ["in"], _list(_NUMBER)),
         _rule(_COMMERCE_NUMBERS, ["is_set", "is_not_set"], None),
+        _rule(_COLLECTION, ["contains"], _TEXT),
+        _rule(_COLLECTION, ["in"], _list(_TEXT)),
+        _rule(_COLLECTION, ["is_set", "is_not_set"], None),
         _rule(_enum("lists"), ["equals", "not_equals"], _LIST_ID),
         _rule(_enum("lists"), ["in"], _list(_LIST_ID)),
         _rule(_event_field("count"), ["equals", "not_equals", "greater_than", "less_than"], _COUNT, _EVENT_EXTRAS),
@@ -160,7 +164,8 @@ DEFINITION_SCHEMA = {
         "last n days) and where: {data_key: value, ...} (1 to 10 keys without NUL characters; text, number "
         "or true/false values, matched against the event's data like equals), and the contact's commerce "
         f"facts commerce.<fact> ({', '.join(COMMERCE_FIELDS)}; a contact who bought nothing has 0 for the "
-        "numbers and no date or average). "
+        "numbers and no date or average), and collections.<collection name> (contains: a product id in the "
+        "contact's collection of that name, in: any of those, is_set: any product). "
         "An empty 'and' group matches everyone, an empty 'or' group nobody."
     ),
     "example": {

@@ -1,5 +1,6 @@
-"""Commerce facts as segment fields (`commerce.total_spent`, ...): the compiler, the API's count,
-the dashboard's builder, contacts without facts counting as 0 / null, and tenant isolation."""
+"""Commerce facts as segment fields (`commerce.total_spent`, ...) and product collections
+(`collections.<name>`): the compiler, the API's count, the dashboard's builder, contacts without
+facts counting as 0 / null, and tenant isolation."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -11,7 +12,15 @@ from catalog.commerce import refresh_commerce_facts, set_loyalty
 from catalog.models import CommerceFacts, OrderStatus
 from contacts.segments import segment_contacts
 from contacts.segments.builder import builder_from_definition
-from tests.factories import ContactFactory, OrderFactory, SubscriptionFactory
+from tests.factories import (
+    CollectionItemFactory,
+    ContactFactory,
+    OrderFactory,
+    ProductCatalogFactory,
+    ProductCollectionFactory,
+    ProductFactory,
+    SubscriptionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +173,40 @@ def test_the_builder_reads_back_a_commerce_definition(company):
     assert builder.definition()[0] == definition
     [row] = builder.tree()
     assert row.widget == "number"
+
+
+def test_collections_hold_products_per_contact(company, other_company, shop, marketer_client):
+    catalog = ProductCatalogFactory(company=company)
+    mug, cup = ProductFactory(catalog=catalog, product_id="MUG"), ProductFactory(catalog=catalog, product_id="CUP")
+    wishlist = ProductCollectionFactory(catalog=catalog, name="Wishlist")
+    CollectionItemFactory(collection=wishlist, contact=shop["alice"], product=mug)
+    CollectionItemFactory(collection=wishlist, contact=shop["bob"], product=cup)
+    # Another company's Wishlist holding a MUG for its contact.
+    theirs = ProductCollectionFactory(catalog=ProductCatalogFactory(company=other_company), name="Wishlist")
+    CollectionItemFactory(
+        collection=theirs, contact=shop["rival"], product=ProductFactory(catalog=theirs.catalog, product_id="MUG")
+    )
+
+    def collection(comparison, value=None):
+        body = {"field": "collections.Wishlist", "comparison": comparison}
+        return body if value is None else {**body, "value": value}
+
+    assert names(company, shop, collection("contains", "MUG")) == {"alice"}
+    assert names(company, shop, collection("in", ["MUG", "CUP"])) == {"alice", "bob"}
+    assert names(company, shop, collection("is_set")) == {"alice", "bob"}
+    assert names(company, shop, collection("is_not_set")) == {"carol"}
+    assert names(other_company, shop, collection("contains", "MUG")) == {"rival"}
+    assert names(company, shop, {"field": "collections.Nope", "comparison": "is_set"}) == set()
+    form = {
+        "operator": "and",
+        "row": ["1"],
+        "r1-parent": "",
+        "r1-field": "collections",
+        "r1-name": "Wishlist",
+        "r1-comparison": "contains",
+        "r1-value": "CUP",
+    }
+    html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
+    assert '<strong id="segment-count">1</strong>' in html
+    definition = {"operator": "and", "rules": [collection("in", ["MUG", "CUP"])]}
+    assert builder_from_definition(company, definition).definition()[0] == definition
