@@ -180,6 +180,16 @@ def parse_product(index: int, raw: Any) -> ProductInput:
             else:
                 parsed.refuse(name, Reason.NULL, "This field cannot be null.")
             continue
+        # The common case of the two commonest kinds, without a call: text within its limit, a boolean.
+        kind = value.__class__
+        if (
+            kind is str
+            and spec.kind == "text"
+            and len(value) <= spec.max_length
+            and (not spec.required or value.strip())
+        ) or (kind is bool and spec.kind == "bool"):
+            parsed.values[name] = value
+            continue
         try:
             parsed.values[name] = _check(name, spec, value, parsed)
         except _Refused as refused:
@@ -193,10 +203,10 @@ def _check(name: str, spec: FieldSpec, value: Any, parsed: ProductInput) -> Any:
     kind = spec.kind
     if kind in ("text", "url"):
         text = _text(spec, value, parsed, name)
-        if kind == "url" and text:
-            _url(text)
         if spec.required and not text.strip():
             raise _Refused(Reason.MISSING, "This field is required and cannot be blank.")
+        if kind == "url" and text:
+            _url(text)
         return text
     if kind in ("text_list", "url_list"):
         return _text_list(spec, value, is_url=kind == "url_list")

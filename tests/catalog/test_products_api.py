@@ -155,6 +155,12 @@ def test_each_required_field_missing_is_reason_13_and_null_is_reason_17(api, cat
     refused(api, catalog, {**product(1), field: None}, field, 17)
 
 
+@pytest.mark.parametrize("field", ["product_id", "name", "main_category", "product_url"])
+def test_a_blank_required_text_is_reason_13(api, catalog, field):
+    refused(api, catalog, product(1, **{field: "   "}), field, 13)
+    refused(api, catalog, product(1, **{field: ""}), field, 13)
+
+
 @pytest.mark.parametrize(
     ("field", "limit"),
     [("product_id", 255), ("name", 255), ("main_category", 255), ("category_external_id", 255), ("slug", 255)],
