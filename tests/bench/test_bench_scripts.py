@@ -113,3 +113,16 @@ def test_events_ingest_bench_posts_to_both_targets(tmp_path):
     # The script itself fails on any non-2xx answer or an answered event missing from the table.
     assert set(results["median_events_per_second"]) == {"floor", "api"}, results
     assert all(rate > 0 for rate in results["median_events_per_second"].values()), results
+
+
+@pytest.mark.redis
+def test_product_upsert_bench_creates_and_updates_every_product(tmp_path):
+    results = _run(
+        "product_upsert",
+        *("--products", "1000", "--rounds", "1", "--workers", "2", "--clients", "2"),
+        *("--redis-url", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")),
+        tmp_path=tmp_path,
+    )
+    # The script itself fails when a product is not created or updated, or the table disagrees.
+    assert results["settings"]["products"] == 1000 and len(results["rounds"]) == 1, results
+    assert all(rate > 0 for rate in results["median_per_second"].values()), results
