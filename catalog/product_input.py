@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Any
 
+from django.db import connection
+
 from .models import Product, ProductGender
 
 
@@ -56,6 +58,7 @@ MAX_LIST_ITEMS = 5  # categories, image_urls, custom_details keys
 MONEY_INTEGER_DIGITS = 19
 MONEY_DECIMAL_PLACES = 2
 MONEY_LIMIT = Decimal(10) ** MONEY_INTEGER_DIGITS
+SQLITE_MONEY_LIMIT = Decimal(10) ** (15 - MONEY_DECIMAL_PLACES)
 INT32 = 2**31 - 1
 CUSTOM_DETAIL_LENGTH = 255
 GENDERS = frozenset(ProductGender.values)
@@ -301,6 +304,11 @@ def money(value: Any) -> Decimal:
         raise _Refused(Reason.EXCEEDS_LIMIT, "Must not be negative.")
     if amount >= MONEY_LIMIT:
         raise _Refused(Reason.EXCEEDS_LIMIT, f"At most {MONEY_INTEGER_DIGITS} digits before the decimal point.")
+    # SQLite (the embedded default) keeps numbers as doubles: exact to 15 significant digits only.
+    if amount >= SQLITE_MONEY_LIMIT and connection.vendor == "sqlite":
+        raise _Refused(
+            Reason.EXCEEDS_LIMIT, f"Must be below {SQLITE_MONEY_LIMIT} on SQLite, which keeps 15 significant digits."
+        )
     if amount and amount.as_tuple().exponent < -MONEY_DECIMAL_PLACES and amount != amount.quantize(Decimal("0.01")):
         raise _Refused(Reason.EXCEEDS_LIMIT, f"At most {MONEY_DECIMAL_PLACES} digits after the decimal point.")
     return amount.quantize(Decimal("0.01"))

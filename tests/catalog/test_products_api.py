@@ -225,6 +225,15 @@ def test_a_21_digit_price_is_stored_and_comes_back_exact_as_text(api, catalog, p
     assert body["price"] == price
 
 
+def test_on_sqlite_a_price_beyond_15_significant_digits_is_reason_11(api, catalog):
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL keeps all 21 digits (test_a_21_digit_price_...)")
+    assert result(api, catalog, product(1, price=Decimal("9999999999999.99")))["status"] == "created"
+    assert Product.objects.get(product_id="P1").price == Decimal("9999999999999.99")
+    row = refused(api, catalog, product(2, price=Decimal("10000000000000.00")), "price", 11)
+    assert "SQLite" in row["errors"]["price"][0]
+
+
 @pytest.mark.parametrize("field", ["price", "discount_price", "unit_price"])
 @pytest.mark.parametrize(
     "price", [Decimal("79.999"), Decimal("0.001"), Decimal("1" + "0" * 19), Decimal("-1"), Decimal("1e19")]
