@@ -17,7 +17,8 @@ events.dispatch (CatalogConfig.ready), called after the events commit with a bat
   eventId, else the event's own id ("event-<id>"), and the cart by externalId, else "cart-<contact id>".
 - Only what the event says is written: an existing order keeps its placed_at and status (an
   order_placed arriving after order_completed does not reopen it), a completed order is never turned
-  back into a cart, a cancelled or refunded order stays so.
+  back into a cart, a cancelled or refunded order stays so, and a subscription_created older than
+  the subscription's cancellation (arriving late) does not reactivate it.
 - Batched: one query loads the events, one the orders they name, then one order_upsert_batch (per
   100 orders) and one subscription_upsert_batch per company (source OrderSource.EVENT), which
   refresh the commerce facts. Idempotent: the same events handled twice change nothing.
@@ -32,7 +33,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from events.models import Event
 from salloq.core.models import Company
 
-from .models import UNCOUNTED_STATUSES, Order, OrderSource, OrderStatus
+from .models import UNCOUNTED_STATUSES, Order, OrderSource, OrderStatus, Subscription
 from .order_input import CURRENCIES, MAX_BATCH, MAX_LINES
 from .services.orders import order_upsert_batch
 from .services.subscriptions import subscription_upsert_batch
@@ -83,9 +84,16 @@ def _write(company: Company, events: list[Event]) -> None:
         .filter(external_id__in=order_ids)
         .values_list("external_id", "completed", "status")
     }
+    subscription_ids = {_identifier(_data(event).get("subscription_id")) for event in events}
+    # When each subscription the events name was cancelled, if it was.
+    cancelled = dict(
+        Subscription.objects.for_company(company)
+        .filter(external_id__in=subscription_ids - {None}, cancelled_at__isnull=False)
+        .values_list("external_id", "cancelled_at")
+    )
     for event in events:
         if event.event_type in SUBSCRIPTION_EVENTS:
-            item = _subscription(event)
+            item = _subscription(event, cancelled)
             if item:
                 subscriptions.append(item)
         elif event.event_type in ORDER_EVENTS:
@@ -249,7 +257,7 @@ def _cart(event: Event, known: dict) -> dict | None:
     return item
 
 
-def _subscription(event: Event) -> dict | None:
+def _subscription(event: Event, cancelled: dict) -> dict | None:
     data = _data(event)
     external_id = _identifier(data.get("subscription_id"))
     if external_id is None:
@@ -257,6 +265,7 @@ def _subscription(event: Event) -> dict | None:
     item: dict = {"external_id": external_id, "contact_id": event.contact_id}
     if event.event_type == SUBSCRIPTION_CANCELLED:
         item.update(status="cancelled", cancelled_at=_moment(event))
+        cancelled[external_id] = event.occurred_at
         return item
     plan = data.get("plan")
     if isinstance(plan, str) and len(plan.strip()) <= MAX_TEXT and "\x00" not in plan:
@@ -267,5 +276,8 @@ def _subscription(event: Event) -> dict | None:
     price = _amount(data.get("price"), CENT)
     if price is not None:
         item["price"] = price
-    item.update(status="active", started_at=_moment(event))
+    if cancelled.get(external_id) is None or cancelled[external_id] < event.occurred_at:
+        # A subscription_created older than the cancellation (arriving late) never reactivates it.
+        item.update(status="active", started_at=_moment(event), cancelled_at=None)
+        cancelled.pop(external_id, None)
     return item

@@ -252,3 +252,30 @@ def test_through_a_real_celery_worker(api, company, celery_worker_thread):
         task_postrun.disconnect(finished)
     assert Order.objects.for_company(company).get(external_id="ORD-12345").total == Decimal("149.99")
     assert facts("customer@example.com", company).order_count == 1
+
+
+def test_a_late_subscription_created_never_reactivates_a_later_cancellation(api, company):
+    created = {
+        "event_type": "subscription_created",
+        "occurred_at": "2025-01-01T00:00:00Z",
+        "event_data": {"email": "late@example.com", "subscription_id": "S-9", "plan": "Monthly"},
+    }
+    cancelled = {
+        "event_type": "subscription_cancelled",
+        "occurred_at": "2025-02-01T00:00:00Z",
+        "event_data": {"email": "late@example.com", "subscription_id": "S-9"},
+    }
+    track(api, cancelled)
+    run_dispatch()
+    track(api, created)
+    run_dispatch()
+    subscription = Subscription.objects.for_company(company).get(external_id="S-9")
+    assert (subscription.status, subscription.plan) == (SubscriptionStatus.CANCELLED, "Monthly")
+    assert facts("late@example.com", company).active_subscriptions == 0
+    # Subscribing again later (same id, a newer event) reactivates it.
+    again = {**created, "occurred_at": "2025-03-01T00:00:00Z", "idempotency_key": "resubscribed"}
+    track(api, again)
+    run_dispatch()
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.cancelled_at) == (SubscriptionStatus.ACTIVE, None)
+    assert facts("late@example.com", company).active_subscriptions == 1
