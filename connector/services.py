@@ -82,6 +82,7 @@ def connection_test(*, connection: ShopConnection, **options) -> int:
 def sync_start(*, connection: ShopConnection, full: bool = False, trigger: str = "manual", enqueue=True) -> ShopSyncRun:
     """A new run of the connection, handed to a worker once committed; a run already on its way
     (queued, running or interrupted) is returned instead of starting a second one."""
+    connection.refresh_from_db(fields=["orders_watermark"])  # the last run's, whoever holds this object
     active = ShopSyncRun.objects.filter(connection=connection, status__in=ACTIVE_STATUSES).first()
     if active is not None:
         return active

@@ -175,6 +175,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database.setdefault("OPTIONS", {})
     _database["CONN_HEALTH_CHECKS"] = True
+    # A statement sent with its values apart (only POST /api/events' insert, events/services.py; Django
+    # binds every other one on the client) is prepared on its connection after this many runs, so it is
+    # planned once. Behind PgBouncer in transaction mode before 1.21, set DB_PREPARED_STATEMENTS=0.
+    _database["OPTIONS"]["prepare_threshold"] = 5 if env_bool("DB_PREPARED_STATEMENTS", True) else None
 DATABASES = {"default": _database}
 # Every statement a web request runs is cancelled by the database after this long (salloq/core/db.py):
 # the API answers 503 "Query timed out", the dashboard says to simplify the request. Celery workers
@@ -444,5 +448,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # httpx logs every request at INFO: a shop sync makes thousands (connector/client.py).
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }

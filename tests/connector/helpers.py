@@ -10,6 +10,8 @@ def run_sync(connection, *, full: bool = False, sleeps=None, **client_options) -
 
 def resume(run: ShopSyncRun, *, sleeps=None, **client_options) -> ShopSyncRun:
     client_options.setdefault("jitter", lambda low, high: 0.0)
+    # The sleep does not pass time: a run past the hourly limit would wait forever (test_client tests it).
+    client_options.setdefault("hourly_limit", 100_000)
     client = services.client_for(
         run.connection, sleep=sleeps if sleeps is not None else (lambda s: None), timeout=5, **client_options
     )

@@ -251,6 +251,9 @@ SCOPES = [
 class _Handler(BaseHTTPRequestHandler):
     shop: ShopServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the client's delayed ACK holds each
+    # answer 40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # quiet: the tests read `shop.requests`
         pass
