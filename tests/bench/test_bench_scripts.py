@@ -126,3 +126,14 @@ def test_product_upsert_bench_creates_and_updates_every_product(tmp_path):
     # The script itself fails when a product is not created or updated, or the table disagrees.
     assert results["settings"]["products"] == 1000 and len(results["rounds"]) == 1, results
     assert all(rate > 0 for rate in results["median_per_second"].values()), results
+
+
+def test_shop_sync_bench_makes_the_fewest_requests_and_a_second_run_changes_nothing(tmp_path):
+    results = _run(
+        "shop_sync",
+        *("--customers", "200", "--orders", "400", "--products", "120", "--subscriptions", "10"),
+        tmp_path=tmp_path,
+    )
+    # The script itself fails when a record is missing or doubled, or the second run changes anything.
+    assert results["requests"] == results["minimum_requests"] == 2 + 4 + 2 * 200 + 10, results
+    assert results["second_run_requests"] == 3 and results["seconds"] > 0, results
