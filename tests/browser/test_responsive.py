@@ -72,6 +72,7 @@ MUST_VISIT = {
     "dashboard",
     "api_keys",
     "webhook_secret",
+    "connector:shop",
     "contacts:contacts",
     "contacts:contact_detail",
     "contacts:contact_edit",
