@@ -10,7 +10,8 @@ and one read of the keys a concurrent request stored meanwhile. Nothing slow run
 commit, events.dispatch hands the new events' ids to one Celery task per batch.
 """
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from contacts.bulk import contacts_bulk_upsert
 from contacts.consent_policy import ConsentContext
@@ -315,11 +317,15 @@ def _row(company: Company, contact_id: int | None, event: CleanEvent, source: st
         event.value,
         event.occurred_at,
         now,
-        EventSource.EXTERNAL if event.external and source == EventSource.API else source,
+        _source(event, source),
         event.idempotency_key,
         None if dispatch else now,
     )
     return [column.get_db_prep_save(value, connection) for column, value in zip(_fields(), values, strict=True)]
+
+
+def _source(event: CleanEvent, source: str) -> str:
+    return EventSource.EXTERNAL if event.external and source == EventSource.API else source
 
 
 @cache
@@ -332,30 +338,75 @@ def _known_contact_insert(
 ) -> tuple[int, int] | None:
     """The usual single event, about a known contact that lacks none of the names it carries, in
     one statement on PostgreSQL: (event id, contact id), or None when the general path must decide
-    (an unknown contact, names to fill in, a retry)."""
-    # Only fixed table and column names are formatted in; every value is a parameter.
-    sql = f"""
+    (an unknown contact, names to fill in, a retry).
+
+    The statement's text never changes and its values travel apart from it, so the connection
+    prepares it (DATABASES OPTIONS prepare_threshold) and PostgreSQL plans it once per connection:
+    planning it cost more than running it (bench/README.md, events_ingest.py)."""
+    values = (
+        company.pk,
+        event.event_type,
+        Jsonb(event.data),
+        event.value,
+        event.occurred_at,
+        now,
+        _source(event, source),
+        event.idempotency_key,
+        None if dispatch_after_commit else now,
+    )
+    email = event.email or None
+    params = [company.pk, email, company.pk, event.customer_id, *values, bool(event.first_name), bool(event.last_name)]
+    with _values_bound_apart() as cursor:
+        cursor.execute(_known_contact_sql(), params)
+        stored = cursor.fetchone()
+    return (stored[0], stored[1]) if stored else None
+
+
+@cache
+def _known_contact_sql() -> str:
+    # The contact by email, else by customer_id: two unique-index lookups, the second run only when
+    # the first finds nobody. `email <> ''` repeats the email index's condition, which a prepared
+    # (generic) plan cannot infer from `email = <parameter>`: without it, it scans the company's
+    # contacts. Every value is a parameter, cast to its column's type (a value bound apart has no
+    # type of its own when it is null); only fixed table and column names are formatted in.
+    casts = [f"%s::{field.cast_db_type(connection)}" for field in _fields() if field.name != "contact"]
+    columns = [name for name in _COLUMNS if name != "contact_id"]
+    contacts = Contact._meta.db_table
+    return f"""
         WITH found AS (
-            SELECT id, first_name, last_name FROM {Contact._meta.db_table}
-            WHERE company_id = %s AND erased_at IS NULL AND (email = %s OR external_id = %s)
-            ORDER BY (email = %s) IS TRUE DESC LIMIT 1
+            (SELECT id, first_name, last_name FROM {contacts}
+             WHERE company_id = %s AND email = %s AND email <> '' AND erased_at IS NULL LIMIT 1)
+            UNION ALL
+            (SELECT id, first_name, last_name FROM {contacts}
+             WHERE company_id = %s AND external_id = %s AND erased_at IS NULL LIMIT 1)
+            LIMIT 1
         ), stored AS (
-            INSERT INTO {Event._meta.db_table} ({", ".join(_COLUMNS)})
-            SELECT {", ".join("found.id" if name == "contact_id" else "%s" for name in _COLUMNS)} FROM found
-            WHERE NOT (%s AND found.first_name = '') AND NOT (%s AND found.last_name = '')
+            INSERT INTO {Event._meta.db_table} (contact_id, {", ".join(columns)})
+            SELECT found.id, {", ".join(casts)} FROM found
+            WHERE NOT (%s::boolean AND found.first_name = '') AND NOT (%s::boolean AND found.last_name = '')
             ON CONFLICT (company_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id, contact_id
         )
         SELECT id, contact_id FROM stored
     """  # noqa: S608
-    email = event.email or None
-    row = _row(company, None, event, source, now, dispatch_after_commit)
-    del row[_COLUMNS.index("contact_id")]
-    params = [company.pk, email, event.customer_id, email, *row, bool(event.first_name), bool(event.last_name)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        stored = cursor.fetchone()
-    return (stored[0], stored[1]) if stored else None
+
+
+@contextmanager
+def _values_bound_apart() -> Iterator:
+    """A cursor of the request's connection that sends values apart from the statement
+    (server-side binding: psycopg can then prepare the statement), where Django's cursors put them
+    into the statement's text. It is made as Django makes its own (health check, connection,
+    query log), and its statements pass through the same execute wrappers (the web request's
+    statement time limit) and error translation."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = ServerBindingCursor(connection.connection)
+    cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with cursor:
+        yield cursor
 
 
 def _insert(

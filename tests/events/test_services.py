@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact, ContactStatus, Suppression
 from events.models import Event, EventSource
@@ -93,3 +95,95 @@ def test_recorded_events_count_in_segments(company):
     assert list(segment_contacts(company, definition).values_list("email", flat=True)) == ["jane@example.com"]
     definition["rules"][1]["value"] = 220.5
     assert not segment_contacts(company, definition).exists()
+
+
+# The usual event, about a known contact: one statement on PostgreSQL (events.services._known_contact_insert).
+
+
+def known_contact(company, **fields):
+    defaults = {"email": "jane@example.com", "external_id": "CUST-1", "first_name": "Jane", "last_name": "Smith"}
+    return Contact.objects.create(company=company, **{**defaults, **fields})
+
+
+def test_an_order_about_a_known_contact_is_one_statement_on_postgresql(company):
+    contact = known_contact(company)
+    body = {**order(customer_id="CUST-1", first_name="Jane"), "occurred_at": "2024-01-15T10:30:00+02:00"}
+    with CaptureQueriesContext(connection) as queries:
+        [result] = record_events(company=company, items=[body])
+    assert (result.status, result.contact_id, result.duplicate) == (201, contact.pk, False)
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1, queries.captured_queries
+    event = Event.objects.get(pk=result.event_id)
+    assert (event.company_id, event.contact_id, event.event_type, event.source) == (
+        company.pk,
+        contact.pk,
+        "order_placed",
+        EventSource.API,
+    )
+    assert event.value == Decimal("149.99") and event.data["total"] == 149.99
+    assert event.occurred_at.isoformat() == "2024-01-15T08:30:00+00:00"
+    assert event.idempotency_key == "order_placed:order_id:ORD-1" and event.dispatched_at is None
+
+
+def test_a_known_contact_is_found_by_customer_id_when_the_event_has_no_email(company):
+    contact = known_contact(company)
+    [result] = record_events(
+        company=company, items=[{"event_type": "loyalty_tier_changed", "event_data": {"customer_id": "CUST-1"}}]
+    )
+    assert result.created and result.contact_id == contact.pk
+    assert Event.objects.get(pk=result.event_id).value is None
+
+
+def test_the_email_wins_when_email_and_customer_id_name_different_contacts(company):
+    by_email = known_contact(company, external_id="CUST-9")
+    known_contact(company, email="other@example.com", external_id="CUST-1")
+    [result] = record_events(company=company, items=[order(customer_id="CUST-1")])
+    assert result.contact_id == by_email.pk
+
+
+def test_an_external_event_about_a_known_contact_is_stored_as_external(company):
+    contact = known_contact(company)
+    item = {"contact": {"email": "jane@example.com"}, "event": {"type": "PURCHASE", "value": 10, "currency": "EUR"}}
+    [result] = record_events(company=company, items=[item])
+    event = Event.objects.get(pk=result.event_id)
+    assert (event.contact_id, event.source, event.value) == (contact.pk, EventSource.EXTERNAL, Decimal("10.00"))
+
+
+def test_one_imported_event_about_a_known_contact_is_stored_as_dispatched(company):
+    known_contact(company)
+    [result] = record_events(company=company, items=[order()], source="import", dispatch_after_commit=False)
+    event = Event.objects.get(pk=result.event_id)
+    assert event.source == EventSource.IMPORT and event.dispatched_at is not None
+
+
+def test_a_known_contact_missing_a_name_the_event_carries_gets_it(company):
+    contact = known_contact(company, last_name="")
+    [result] = record_events(company=company, items=[order(first_name="Janet", last_name="Smith")])
+    contact.refresh_from_db()
+    assert result.contact_id == contact.pk
+    assert (contact.first_name, contact.last_name) == ("Jane", "Smith")  # only what was missing
+
+
+def test_the_prepared_single_event_statement_finds_contacts_through_the_unique_indexes(company):
+    """Prepared, the statement runs a generic plan (values unknown when it is planned): it must still
+    look contacts up by index, whatever the company's size (not a scan of its contacts)."""
+    from events.services import _known_contact_sql
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plans")
+    sql = _known_contact_sql()
+    numbered = sql.split("%s")
+    statement = "".join(part + (f"${n}" if n < len(numbered) else "") for n, part in enumerate(numbered, 1))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a scan only where no index can serve
+        cursor.execute(f"PREPARE known_contact_insert AS {statement}")
+        try:
+            args = [company.pk, "jane@example.com", company.pk, "CUST-1", company.pk, "order_placed", "{}", None]
+            args += [None, None, "api", None, None, True, True]
+            cursor.execute(f"EXPLAIN EXECUTE known_contact_insert({', '.join(['%s'] * len(args))})", args)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE known_contact_insert")
+    assert "contact_unique_email_per_company" in plan and "contact_unique_external_id_per_company" in plan, plan
+    assert "Seq Scan" not in plan, plan
