@@ -132,6 +132,7 @@ class StoreDetailView(CommerceAPIView):
         return Response(s.StoreSerializer(self.object_by_external_id(external_id)).data)
 
     def _update(self, request, external_id: str):
+        request.data  # noqa: B018 - a body no view could take is a 400 before the lookup's 404
         store = self.object_by_external_id(external_id)
         with service_errors():
             result = store_update(store=store, data=request.data)
@@ -304,6 +305,7 @@ class OrderDetailView(OrderAPIView):
         return Response(s.OrderSerializer(order).data)
 
     def _update(self, request, external_id: str):
+        request.data  # noqa: B018 - a body no view could take is a 400 before the lookup's 404
         order = self.object_by_external_id(external_id)
         [result] = order_upsert_batch(
             company=self.get_company(), items=[request.data], url_external_id=order.external_id
