@@ -27,7 +27,14 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from catalog.commerce import set_loyalty
+from catalog.customers import resolve_contacts
 from catalog.models import CommerceFacts, OrderSource
+from catalog.services.catalogs import default_catalog
+from catalog.services.orders import order_upsert_batch
+from catalog.services.products import product_upsert_batch
+from catalog.services.subscriptions import subscription_upsert_batch
+from contacts.models import Contact
 
 from . import mapping, services
 from .client import PER_PAGE, Page, ShopApiError, ShopClient, ShopNotFound
@@ -141,8 +148,6 @@ class _Run:
         run = self.run
         if run.phase == SyncPhase.PRODUCTS:
             if ShopResource.PRODUCTS in self.resources:
-                from catalog.services.catalogs import default_catalog
-
                 self.catalog = default_catalog(self.company, create=True)
                 for page in self.client.pages(self.client.products_page, start=run.page + 1):
                     self._commit(page, self._write_products(page), phase=SyncPhase.PRODUCTS)
@@ -211,8 +216,6 @@ class _Run:
 
     def _write_products(self, page: Page) -> Callable[[], None]:
         def write() -> None:
-            from catalog.services.products import product_upsert_batch
-
             items = [mapping.product_item(product, self.storefront) for product in page.items]
             for result in product_upsert_batch(catalog=self.catalog, items=items):
                 self._count("products", result.status)
@@ -264,9 +267,6 @@ class _Run:
             return None
 
     def _write_orders(self, page: Page, fetched: dict) -> None:
-        from catalog.customers import resolve_contacts
-        from catalog.services.orders import order_upsert_batch
-
         run = self.run
         # 1. The customers met for the first time in this run become (or are matched to) contacts.
         new_ids = list(fetched["customers"])
@@ -295,8 +295,6 @@ class _Run:
         self._write_loyalty(fetched["loyalty"])
         # 4. Subscriptions the orders named.
         if fetched["subscriptions"]:
-            from catalog.services.subscriptions import subscription_upsert_batch
-
             ids = list(fetched["subscriptions"])
             items = [mapping.subscription_item(fetched["subscriptions"][sid], run.seen_customers) for sid in ids]
             for sid, result in zip(ids, subscription_upsert_batch(company=self.company, items=items), strict=True):
@@ -306,8 +304,6 @@ class _Run:
             run.seen_subscriptions = [*run.seen_subscriptions, *ids]
 
     def _write_loyalty(self, loyalty: dict[str, dict]) -> None:
-        from catalog.commerce import set_loyalty
-
         wanted = {}
         for customer_id, answer in loyalty.items():
             contact_id = self.run.seen_customers.get(customer_id)
@@ -340,8 +336,6 @@ class _Run:
 
 
 def _newest_contact_id(company) -> int:
-    from contacts.models import Contact
-
     return Contact.objects.for_company(company).order_by("-pk").values_list("pk", flat=True).first() or 0
 
 

@@ -165,9 +165,7 @@ def test_a_shop_down_mid_sync_interrupts_the_run_and_the_rest_comes_on_resume(co
 
 
 def test_an_exception_mid_page_loses_nothing_and_writes_nothing_twice(company, shop, connection, monkeypatch):
-    from catalog.services import orders
-
-    real = orders.order_upsert_batch
+    real = sync.order_upsert_batch
     calls = []
 
     def crash_on_the_third_page(**kwargs):
@@ -177,14 +175,14 @@ def test_an_exception_mid_page_loses_nothing_and_writes_nothing_twice(company, s
             raise RuntimeError("worker killed")
         return results
 
-    monkeypatch.setattr(orders, "order_upsert_batch", crash_on_the_third_page)
+    monkeypatch.setattr(sync, "order_upsert_batch", crash_on_the_third_page)
     with pytest.raises(RuntimeError):
         run_sync(connection)
     run = ShopSyncRun.objects.for_company(company).get()
     assert run.status == SyncStatus.INTERRUPTED and (run.phase, run.page) == (SyncPhase.ORDERS, 2)
     assert Order.objects.for_company(company).count() == 200  # the 3rd page was rolled back
 
-    monkeypatch.setattr(orders, "order_upsert_batch", real)
+    monkeypatch.setattr(sync, "order_upsert_batch", real)
     run = resume(run)
     assert run.status == SyncStatus.SUCCEEDED
     assert run.counts["orders"] == {"created": 450} and run.counts["customers"] == {"created": 250, "matched": 0}
