@@ -206,6 +206,11 @@ def _write(company: Company, cleaned: list[tuple[int, CleanOrder]], source: str,
             else:
                 entry = _Pending(found, False, _state(found), found.contact_id, current_lines.get(found.pk))
             pending[order.external_id] = entry
+        if entry.created and not entry.initialized and index not in contact_ids:
+            # Its contact was to come from an earlier item of the batch that failed.
+            results[index].errors = {"contact_id": [NEEDS_CONTACT]}
+            del pending[order.external_id]
+            continue
         problem = _apply(entry, order, contact_ids.get(index), stores, products, now)
         if problem:
             results[index].errors = problem

@@ -226,3 +226,12 @@ def test_commerce_facts_follow_creates_carts_cancellations_and_moves(company):
     alice.refresh_from_db()
     assert (alice.total_spent, alice.order_count) == (Decimal("7.00"), 1)
     assert CommerceFacts.objects.get(contact_id=moved.contact_id).total_spent == Decimal("30.00")
+
+
+def test_a_new_order_whose_contact_was_in_a_failed_earlier_item_is_not_created_without_one(company):
+    first, second = order_upsert_batch(
+        company=company,
+        items=[{"external_id": "L-1", "contact_id": 999999}, {"external_id": "L-1", "total": 5}],
+    )
+    assert first.status == "invalid" and second.status == "invalid" and "contact_id" in second.errors
+    assert not Order.objects.exists()
