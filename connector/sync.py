@@ -78,7 +78,7 @@ def sync_run(
             client = services.client_for(run.connection)
     except ValueError as error:  # the key cannot be decrypted: only entering it again helps
         return _finish(run, SyncStatus.FAILED, str(error))
-    heartbeat = _Heartbeat(run.pk)
+    heartbeat = _Heartbeat(run)
     client.on_wait = heartbeat
     try:
         _Run(run, client, on_progress, heartbeat).carry_out()
@@ -107,7 +107,7 @@ def _finish(run: ShopSyncRun, status: str, failure: str, requests: int = 0) -> S
             fields["finished_at"] = now
         if requests:
             fields["requests_made"] = F("requests_made") + requests
-        if not ShopSyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(**fields):
+        if not _owned(run).update(**fields):
             return ShopSyncRun.objects.get(pk=run.pk)
         run.refresh_from_db()
         connection = ShopConnection.objects.select_for_update().get(pk=run.connection_id)
@@ -124,14 +124,20 @@ def _finish(run: ShopSyncRun, status: str, failure: str, requests: int = 0) -> S
     return run
 
 
+def _owned(run: ShopSyncRun):
+    """The run, while this worker holds it: running, and claimed by this attempt (a worker that took
+    a stalled run over counted one more), so a worker thought dead never writes over its successor."""
+    return ShopSyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING, attempts=run.attempts)
+
+
 class _Heartbeat:
-    def __init__(self, run_id: int):
-        self.run_id, self.last = run_id, timezone.now()
+    def __init__(self, run: ShopSyncRun):
+        self.run, self.last = run, timezone.now()
 
     def __call__(self) -> None:
         now = timezone.now()
         if now - self.last >= HEARTBEAT_EVERY:
-            ShopSyncRun.objects.filter(pk=self.run_id, status=SyncStatus.RUNNING).update(heartbeat_at=now)
+            _owned(self.run).update(heartbeat_at=now)
             self.last = now
 
 
@@ -175,7 +181,7 @@ class _Run:
             run.done = min(page.total, (page.page - 1) * PER_PAGE + len(page.items))
             run.requests_made += self.client.requests_made - self.committed_requests
             run.heartbeat_at = timezone.now()
-            updated = ShopSyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
+            updated = _owned(run).update(
                 page=run.page,
                 total=run.total,
                 done=run.done,
@@ -197,9 +203,7 @@ class _Run:
     def _next_phase(self, phase: str) -> None:
         run = self.run
         run.phase, run.page, run.done, run.total = phase, 0, 0, 0
-        ShopSyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
-            phase=phase, page=0, done=0, total=0, heartbeat_at=timezone.now()
-        )
+        _owned(run).update(phase=phase, page=0, done=0, total=0, heartbeat_at=timezone.now())
         if self.on_progress:
             self.on_progress(run)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import CommerceFacts, Order, OrderLine, OrderSource, Product, Subscription
@@ -282,3 +283,23 @@ def test_the_schedule_starts_due_syncs_once(company, shop, connection, django_ca
     resume(ShopSyncRun.objects.for_company(company).get())
     assert sync.due_connections() == []
     assert sync.due_connections(now=timezone.now() + timedelta(minutes=61)) == [connection]
+
+
+def test_a_worker_taken_for_dead_never_writes_over_the_one_that_took_its_run_over(company, shop, connection):
+    from connector import services
+
+    def taken_over_after_the_first_page_of_orders(run):
+        if run.phase == SyncPhase.ORDERS and run.page == 1:
+            # The beat job took the run for stalled, and another worker claimed it.
+            ShopSyncRun.objects.update(heartbeat_at=timezone.now() - timedelta(hours=1))
+            assert sync.runs_to_resume() == [run.pk]
+            ShopSyncRun.objects.update(attempts=F("attempts") + 1, heartbeat_at=timezone.now())  # its claim
+
+    run = services.sync_start(connection=connection, enqueue=False)
+    client = services.client_for(connection, sleep=lambda s: None, hourly_limit=100_000)
+    with client, pytest.raises(RuntimeError, match="taken over"):
+        sync.sync_run(run_id=run.pk, client=client, on_progress=taken_over_after_the_first_page_of_orders)
+    run.refresh_from_db()
+    # The first worker's second page was rolled back, and the run is left to its new owner as it was.
+    assert (run.status, run.attempts, run.phase, run.page) == (SyncStatus.RUNNING, 2, SyncPhase.ORDERS, 1)
+    assert Order.objects.for_company(company).count() == 100
