@@ -298,9 +298,10 @@ class ProductBatchView(CatalogAPIView):
         ),
     )
     def post(self, request, catalog_id: str):
-        catalog = self.get_catalog(catalog_id)
+        # The body first: a body no view could read is a 400 whatever the path names.
         data = _body(request)
         item_errors = item_input_errors(request)
+        catalog = self.get_catalog(catalog_id)
         products = data.get("products")
         if set(data) != {"products"} or not isinstance(products, list) or not products:
             raise _api_error(
@@ -417,9 +418,10 @@ class CollectionChangeView(CatalogAPIView):
     change = None  # the service: collection_add_products or collection_remove_products
 
     def post(self, request, collection_id: str):
-        collection = self.get_collection(collection_id)
+        # The body first: a body no view could read is a 400 whatever the path names.
         data = _body(request)
         item_errors = item_input_errors(request)
+        collection = self.get_collection(collection_id)
         if set(data) != {"contacts"}:
             raise _api_error(
                 DjangoValidationError(
