@@ -231,7 +231,9 @@ def test_contact_page_query_count_does_not_grow_with_history(
     for n in range(20):
         Event.objects.create(company=rich_contact.company, contact=rich_contact, event_type=f"viewed_{n}")
         services.contact_unsubscribe_all(contact=rich_contact, consent=DASHBOARD)
-    with django_assert_max_num_queries(13):
+    # 13 for the contact and its history, 4 for the Commerce card (facts, orders, subscriptions,
+    # collection products), whatever their number.
+    with django_assert_max_num_queries(17):
         marketer_client.get(f"/contacts/{rich_contact.pk}/")
 
 

@@ -31,6 +31,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
+from connector import services as connector_services
 from contacts import bulk_actions, consent, imports, services
 from contacts.segments.services import segment_create
 from events import webhooks
@@ -180,6 +181,15 @@ class World:
         self.store = StoreFactory(company=self.company)
         self.order = OrderFactory(
             company=self.company, contact=self.contact, store=self.store, lines=[{"product": self.product}]
+        )
+        # A shop connection, so the Shop connection page shows its Test and Sync forms (a closed port:
+        # nothing answers there, and a test of the connection says so at once).
+        self.shop = connector_services.connection_save(
+            company=self.company,
+            base_url="http://127.0.0.1:9/api",
+            api_key="ak_live_hostile",
+            resources=["products"],
+            sync_interval_minutes=60,
         )
 
 

@@ -123,7 +123,7 @@ def test_confirmation_links_follow_the_port_given_to_up(running, smtp):
     demo = json.loads((running.var / "demo-credentials.json").read_text())
     headers = {"Authorization": f"Bearer {demo['api_key']}", "X-Company-ID": str(demo["company_id"])}
     with httpx.Client(base_url=running.base, headers=headers, timeout=10) as api:
-        created = api.post("/api/lists", json={"name": "Newsletter", "double_opt_in": True})
+        created = api.post("/api/lists", json={"name": "Port check", "double_opt_in": True})
         assert created.status_code == 201, created.text
         added = api.post(f"/api/lists/{created.json()['list_id']}/members", json={"emails": ["ada@example.com"]})
         assert added.status_code in (200, 201), added.text
