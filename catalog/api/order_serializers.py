@@ -43,6 +43,7 @@ from ..order_input import (
     TEXT,
     Spec,
 )
+from ..services.orders import ORDER_STATE
 
 
 def _number(limit, text) -> dict:
@@ -253,36 +254,8 @@ class OrderSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Order
-        fields = [
-            "order_id",
-            "external_id",
-            "contact_id",
-            "store_id",
-            "status",
-            "completed",
-            "currency",
-            "subtotal",
-            "tax",
-            "shipping",
-            "discount",
-            "total",
-            "placed_at",
-            "completed_at",
-            "shipping_address",
-            "shipping_city",
-            "shipping_state",
-            "shipping_zip",
-            "shipping_country",
-            "tracking_number",
-            "promo_code",
-            "salesperson",
-            "is_subscription",
-            "custom_fields",
-            "source",
-            "lines",
-            "created_at",
-            "updated_at",
-        ]
+        # The stored state the service compares and writes, between the order's ids and its source and lines.
+        fields = ["order_id", "external_id", *ORDER_STATE, "source", "lines"]
 
 
 @extend_schema_field(
