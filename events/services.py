@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -341,7 +342,7 @@ def _known_contact_insert(
     (an unknown contact, names to fill in, a retry).
 
     The statement's text never changes and its values travel apart from it, so the connection
-    prepares it (DATABASES OPTIONS prepare_threshold) and PostgreSQL plans it once per connection:
+    prepares it (DB_PREPARED_STATEMENTS) and PostgreSQL plans it once per connection:
     planning it cost more than running it (bench/README.md, events_ingest.py)."""
     values = (
         company.pk,
@@ -403,10 +404,19 @@ def _values_bound_apart() -> Iterator:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw = ServerBindingCursor(connection.connection)
+    raw_connection = connection.connection
+    raw = ServerBindingCursor(raw_connection)
     cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-    with cursor:
-        yield cursor
+    # Prepared on its first run and found in the connection's cache afterwards; the threshold goes
+    # back at once so no other statement of the connection is ever prepared (Django's default).
+    previous = raw_connection.prepare_threshold
+    if settings.DB_PREPARED_STATEMENTS:
+        raw_connection.prepare_threshold = 0
+    try:
+        with cursor:
+            yield cursor
+    finally:
+        raw_connection.prepare_threshold = previous
 
 
 def _insert(

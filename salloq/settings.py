@@ -175,10 +175,11 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database.setdefault("OPTIONS", {})
     _database["CONN_HEALTH_CHECKS"] = True
-    # A statement sent with its values apart (only POST /api/events' insert, events/services.py; Django
-    # binds every other one on the client) is prepared on its connection after this many runs, so it is
-    # planned once. Behind PgBouncer in transaction mode before 1.21, set DB_PREPARED_STATEMENTS=0.
-    _database["OPTIONS"]["prepare_threshold"] = 5 if env_bool("DB_PREPARED_STATEMENTS", True) else None
+# POST /api/events' insert (events/services.py) is prepared on its connection, so PostgreSQL plans it
+# once; only that statement (psycopg's connection-wide prepare_threshold would also prepare every
+# other statement run 5 times, whose text Django's query log then loses). Behind PgBouncer in
+# transaction mode before 1.21, set DB_PREPARED_STATEMENTS=0.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DATABASES = {"default": _database}
 # Every statement a web request runs is cancelled by the database after this long (salloq/core/db.py):
 # the API answers 503 "Query timed out", the dashboard says to simplify the request. Celery workers

@@ -194,3 +194,20 @@ def test_the_prepared_single_event_statement_finds_contacts_through_the_unique_i
             cursor.execute("DEALLOCATE known_contact_insert")
     assert "contact_unique_email_per_company" in plan and "contact_unique_external_id_per_company" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+def test_the_single_event_insert_is_the_only_statement_prepared_on_its_connection(company):
+    """DB_PREPARED_STATEMENTS prepares POST /api/events' insert (planned once per connection) and
+    nothing else: a connection-wide threshold would prepare every statement run 5 times, whose text
+    Django's query log then loses."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements")
+    known_contact(company)
+    for number in range(6):
+        [result] = record_events(company=company, items=[order(order_id=f"ORD-P{number}")])
+        assert result.created
+        assert Contact.objects.for_company(company).filter(email="jane@example.com").exists()  # run 6 times too
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 1 and "INSERT INTO" in prepared[0], prepared
