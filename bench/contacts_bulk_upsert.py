@@ -52,7 +52,7 @@ from bench.api_root import (  # noqa: E402
     server_env,
     wait_until_ready,
 )
-from bench.load import post_concurrently  # noqa: E402
+from bench.load import post_all_with_status  # noqa: E402
 
 BULK_PATH = "/api/contacts/bulk"
 # The bulk API should reach at least this fraction of COPY's rate (issue 3).
@@ -171,21 +171,6 @@ def copy_rate(conn: psycopg.Connection, company_id: int, contacts: list[dict]) -
     return len(contacts) / elapsed
 
 
-# --- Bulk API -------------------------------------------------------------------------------------
-
-
-def post_all(url: str, headers: dict[str, str], bodies: list[bytes], clients: int, expected: str) -> float:
-    """Send every body with `clients` threads at once; contacts per second over the whole pass."""
-
-    def count(answer: dict) -> int:
-        if answer[expected] != len(answer["results"]):
-            bad = [r for r in answer["results"] if r["status"] != expected][:3]
-            raise BenchError(f"expected every item {expected}, got {bad}")
-        return answer[expected]
-
-    return post_concurrently(url, headers, bodies, clients, count)[0]
-
-
 def empty_contacts(conn: psycopg.Connection) -> None:
     conn.execute("TRUNCATE contacts_contact CASCADE")
     conn.commit()
@@ -235,16 +220,16 @@ def measure(args: argparse.Namespace, scratch: Path, cache_prefix: str) -> Summa
             url = f"http://127.0.0.1:{port}{BULK_PATH}"
             # Warm-up: every worker loads its code and opens its connections on a throwaway batch.
             warmup = request_bodies(make_contacts(args.workers * 20), 20, "")
-            post_all(url, headers, warmup, args.workers, "created")
+            post_all_with_status(url, headers, warmup, args.workers, "created")
             for number in range(1, args.rounds + 1):
                 empty_contacts(conn)
                 copied = copy_rate(conn, company_id, contacts)
-                created = post_all(url, headers, creates, args.clients, "created")
+                created = post_all_with_status(url, headers, creates, args.clients, "created")
                 # What autovacuum does soon after such growth in production; this server may run
                 # without it, and the update pass would then be planned for an empty table.
                 conn.execute("ANALYZE contacts_contact")
                 conn.commit()
-                updated = post_all(url, headers, updates, args.clients, "updated")
+                updated = post_all_with_status(url, headers, updates, args.clients, "updated")
                 rounds.append(Round(number, copied, created, updated))
                 log(
                     f"round {number}: COPY {copied:9.0f}/s   bulk create {created:8.0f}/s   "

@@ -56,3 +56,17 @@ def post_concurrently(
     if failures:
         raise BenchError(f"POST {url} failed: {failures[0]}")
     return counted[0] / elapsed, counted[0]
+
+
+def post_all_with_status(url: str, headers: dict[str, str], bodies: list[bytes], clients: int, expected: str) -> float:
+    """POST every body of a batch endpoint that answers one result per item and the count of each
+    status (the contacts bulk upsert, the product batch): items per second over the pass. An answer
+    where not every item is `expected` ("created", "updated") fails the pass."""
+
+    def count(answer: dict) -> int:
+        if answer[expected] != len(answer["results"]):
+            bad = [result for result in answer["results"] if result["status"] != expected][:3]
+            raise BenchError(f"expected every item {expected}, got {bad}")
+        return answer[expected]
+
+    return post_concurrently(url, headers, bodies, clients, count)[0]

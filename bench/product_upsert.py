@@ -56,7 +56,7 @@ from bench.api_root import (  # noqa: E402
     server_env,
     wait_until_ready,
 )
-from bench.load import post_concurrently  # noqa: E402
+from bench.load import post_all_with_status  # noqa: E402
 
 # The batch API should reach at least this fraction of COPY's rate (issue 12).
 TARGET_FRACTION = 1 / 5
@@ -211,22 +211,6 @@ def copy_rate(conn: psycopg.Connection, company_id: int, catalog_pk: int, produc
     return len(products) / elapsed
 
 
-# --- Batch API ------------------------------------------------------------------------------------
-
-
-def post_all(url: str, headers: dict[str, str], bodies: list[bytes], clients: int, expected: str) -> float:
-    """Send every body with `clients` threads at once: products written per second over the pass."""
-
-    def count(answer: dict) -> int:
-        if answer[expected] != len(answer["results"]):
-            bad = [r for r in answer["results"] if r["status"] != expected][:3]
-            raise BenchError(f"expected every product {expected}, got {bad}")
-        return answer[expected]
-
-    rate, _ = post_concurrently(url, headers, bodies, clients, count)
-    return rate
-
-
 def empty_products(conn: psycopg.Connection) -> None:
     conn.execute("TRUNCATE catalog_product CASCADE")
     conn.commit()
@@ -285,7 +269,7 @@ def measure(args: argparse.Namespace, scratch: Path, cache_prefix: str) -> Summa
             url = f"http://127.0.0.1:{port}/api/catalogs/{catalog_id}/products/batch"
             # Warm-up: every worker loads its code and connections.
             warmup = make_products(args.batch * args.workers, 0, "29.99")
-            post_all(url, headers, request_bodies(warmup, args.batch), args.workers, "created")
+            post_all_with_status(url, headers, request_bodies(warmup, args.batch), args.workers, "created")
             for number in range(1, args.rounds + 1):
                 products = make_products(args.products, number, "29.99")
                 creating = request_bodies(products, args.batch)
@@ -293,8 +277,8 @@ def measure(args: argparse.Namespace, scratch: Path, cache_prefix: str) -> Summa
                 empty_products(conn)
                 copied = copy_rate(conn, company_id, catalog_pk, products)
                 empty_products(conn)
-                created = post_all(url, headers, creating, args.clients, "created")
-                updated = post_all(url, headers, updating, args.clients, "updated")
+                created = post_all_with_status(url, headers, creating, args.clients, "created")
+                updated = post_all_with_status(url, headers, updating, args.clients, "updated")
                 in_table = conn.execute(
                     "SELECT count(*), min(price), max(price) FROM catalog_product WHERE catalog_id = %s", [catalog_pk]
                 ).fetchone()
