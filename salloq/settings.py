@@ -350,7 +350,14 @@ CELERY_BEAT_SCHEDULE = {
     "events-delete-expired": {"task": "events.tasks.delete_expired_events", "schedule": 60 * 60.0},
     # Salloq Ecommerce syncs that are due, and runs whose worker died (connector/sync.py).
     "connector-schedule-shop-syncs": {"task": "connector.tasks.schedule_shop_syncs", "schedule": 60.0},
+    # Scheduled campaigns that are due, and sending campaigns whose workers died (campaigns/delivery.py).
+    "campaigns-start-due": {"task": "campaigns.tasks.start_due_campaigns", "schedule": 15.0},
 }
+
+# --- Campaigns (campaigns/) ---------------------------------------------------------
+# Messages per second one company's campaigns may send, across every worker, unless the company
+# sets its own (Settings > Sending).
+CAMPAIGN_DEFAULT_SEND_RATE = env_int("CAMPAIGN_DEFAULT_SEND_RATE", 200, minimum=1)
 # A running CSV import with no progress for this long lost its worker: the beat job above resumes it.
 # A chunk of 1000 rows commits in well under a second, so minutes leave room for a slow database.
 CONTACT_IMPORT_STALLED_AFTER = env_int("CONTACT_IMPORT_STALLED_AFTER", 180, minimum=1)

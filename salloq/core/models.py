@@ -20,6 +20,14 @@ class Company(models.Model):
     webhook_previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     # Lists created without saying otherwise ask new subscribers to confirm by email.
     double_opt_in_default = models.BooleanField(default=False)
+    # Campaign sender defaults (a campaign may set its own), the postal address every campaign's
+    # footer shows when set (CAN-SPAM), and the send rate all workers together keep to.
+    sender_name = models.CharField(max_length=200, blank=True, default="", validators=[validate_header_safe])
+    sender_email = models.EmailField(blank=True, default="")
+    reply_to_email = models.EmailField(blank=True, default="")
+    postal_address = models.TextField(max_length=500, blank=True, default="")
+    # Messages per second across every worker; empty: CAMPAIGN_DEFAULT_SEND_RATE.
+    send_rate_per_second = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
