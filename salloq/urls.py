@@ -32,6 +32,8 @@ urlpatterns = [
     path("c/confirm/<str:token>/", consent_views.confirm, name="consent_confirm"),
     path("c/unsubscribe/<str:token>/", consent_views.unsubscribe, name="consent_unsubscribe"),
     path("c/preferences/<str:token>/", consent_views.preferences, name="consent_preferences"),
+    # Campaign tracking (open pixel, tracked clicks, unsubscribe), linked from sent messages.
+    path("t/", include("campaigns.tracking_urls")),
 ]
 
 # The product's own error pages (templates/403.html, 404.html, 500.html) with a way back; 403 and
