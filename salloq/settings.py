@@ -358,6 +358,15 @@ CELERY_BEAT_SCHEDULE = {
 # Messages per second one company's campaigns may send, across every worker, unless the company
 # sets its own (Settings > Sending).
 CAMPAIGN_DEFAULT_SEND_RATE = env_int("CAMPAIGN_DEFAULT_SEND_RATE", 200, minimum=1)
+# A worker renews its claim on the recipients it holds with every chunk it sends; claims older than
+# this belong to a worker that died, and another worker takes them over (campaigns/delivery.py).
+CAMPAIGN_CLAIM_LEASE_SECONDS = env_int("CAMPAIGN_CLAIM_LEASE_SECONDS", 60, minimum=1)
+# Recipients one worker claims at a time, and send tasks enqueued per campaign (each with its own
+# SMTP connection, looping until no recipient is left): as many as worker slots should share a send.
+CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 500, minimum=1)
+CAMPAIGN_SEND_TASKS = env_int("CAMPAIGN_SEND_TASKS", 4, minimum=1)
+# Tries per recipient after temporary failures (4xx, lost connections) before it counts as failed.
+CAMPAIGN_MAX_ATTEMPTS = env_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
 # A running CSV import with no progress for this long lost its worker: the beat job above resumes it.
 # A chunk of 1000 rows commits in well under a second, so minutes leave room for a slow database.
 CONTACT_IMPORT_STALLED_AFTER = env_int("CONTACT_IMPORT_STALLED_AFTER", 180, minimum=1)
