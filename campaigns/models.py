@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from contacts.models import Contact, ContactList, Segment
 from salloq.core.models import Company, CompanyScopedModel
+from salloq.core.querysets import CompanyScopedQuerySet
 
 
 class EmailTemplate(CompanyScopedModel):
@@ -235,6 +236,8 @@ class OutboxMessage(models.Model):
     subject = models.CharField(max_length=998, blank=True, default="")
     message_id = models.CharField(max_length=255, blank=True, default="")
     raw = models.BinaryField()
+
+    objects = CompanyScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at", "-id"]

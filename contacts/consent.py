@@ -298,7 +298,12 @@ def _double_opt_in_email(membership: ListMembership, *, reminder: bool, connecti
         body=render_to_string("emails/double_opt_in.txt", context),
         from_email=_sender(company),
         to=[contact.email],
-        headers=list_unsubscribe_headers(contact, membership.contact_list),
+        # Feedback-ID names the company (Gmail's feedback loop; the embedded mail catcher files the
+        # message under that company's Outbox, campaigns.mailcatcher).
+        headers={
+            **list_unsubscribe_headers(contact, membership.contact_list),
+            "Feedback-ID": f"0:{company.pk}:consent:salloq",
+        },
         connection=connection,
     )
     message.attach_alternative(render_to_string("emails/double_opt_in.html", context), "text/html")

@@ -279,13 +279,17 @@ MEDIA_URL = "media/"
 # --- Email -------------------------------------------------------------------------
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_HOST = env_str("EMAIL_HOST") or "127.0.0.1"  # empty is unset, as for MAIL_CATCHER below
 EMAIL_PORT = env_int("EMAIL_PORT", 1025, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+# With no EMAIL_HOST in the environment (the embedded default), `bin/run` also runs the mail catcher
+# on EMAIL_HOST:EMAIL_PORT and the dashboard shows what it received under Outbox (campaigns.mailcatcher).
+MAIL_CATCHER = env_bool("MAIL_CATCHER", not env_str("EMAIL_HOST"))
+MAIL_CATCHER_KEEP = env_int("MAIL_CATCHER_KEEP", 5000, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Salloq Marketing <marketing@localhost>")
 try:
     validate_header_safe(DEFAULT_FROM_EMAIL)
