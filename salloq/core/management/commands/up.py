@@ -128,7 +128,8 @@ class Supervisor:
 class Command(BaseCommand):
     help = (
         "Run the whole product in one command: apply migrations, create the demo company, "
-        "then run the web server (gunicorn), a Celery worker and Celery beat until interrupted."
+        "then run the web server (gunicorn), a Celery worker and Celery beat until interrupted "
+        "(and the mail catcher when EMAIL_HOST is not set)."
     )
 
     def add_arguments(self, parser):
@@ -144,6 +145,11 @@ class Command(BaseCommand):
             if seed_demo_data(Company.objects.get(pk=demo["company_id"])):
                 self.stdout.write("Demo data written: contacts, lists, segments, products, orders and events.")
             self._print_banner(public_url(host, port), demo)
+        if settings.MAIL_CATCHER:
+            self.stdout.write(
+                f"Mail catcher on {settings.EMAIL_HOST}:{settings.EMAIL_PORT} — sent mail shows under Outbox"
+            )
+            self.stdout.flush()
         env = child_environment(host, port)
         supervisor = Supervisor(self._commands(host, port), env=env, out=self.stderr)
 
@@ -158,7 +164,7 @@ class Command(BaseCommand):
         python = sys.executable
         # One gunicorn process with threads: the embedded default's in-process cache
         # (rate-limit counters) is then shared by every request. Use Redis for more.
-        return {
+        commands = {
             "web": [
                 python,
                 "-m",
@@ -206,6 +212,10 @@ class Command(BaseCommand):
                 str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
         }
+        if settings.MAIL_CATCHER:
+            # No EMAIL_HOST: mail goes to this catcher (campaigns.mailcatcher) and shows under Outbox.
+            commands["mailcatcher"] = [python, "manage.py", "mailcatcher"]
+        return commands
 
     def _print_banner(self, base_url: str, demo: dict) -> None:
         lines = [
