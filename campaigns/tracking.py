@@ -267,8 +267,7 @@ def record_open(*, recipient_id: int, user_agent: str, method: str) -> bool:
 def record_click(*, recipient_id: int, link_id: int, user_agent: str, method: str) -> str | None:
     """Record a click and return the URL to redirect to: the CampaignLink `link_id` of the
     recipient's own campaign, and only an http(s) one. None (nothing recorded) for anything else.
-
-    A click also counts as the recipient's open when none was recorded (images blocked)."""
+    (A click is not taken as an open: opens are what the pixel saw, nothing inferred.)"""
     now = timezone.now()
     user_agent = user_agent[:400]
     link_url = CampaignLink.objects.filter(pk=link_id, campaign_id=OuterRef("campaign_id")).values("url")[:1]
@@ -285,8 +284,7 @@ def record_click(*, recipient_id: int, link_id: int, user_agent: str, method: st
     with transaction.atomic():
         if not machine:
             _recipient_update_returning(
-                "click_count = click_count + 1, first_clicked_at = COALESCE(first_clicked_at, %(now)s),"
-                " first_opened_at = COALESCE(first_opened_at, %(now)s)",
+                "click_count = click_count + 1, first_clicked_at = COALESCE(first_clicked_at, %(now)s)",
                 recipient_id,
                 now,
                 "id",

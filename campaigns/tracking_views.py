@@ -15,7 +15,7 @@ from contacts import consent
 
 from . import tracking
 
-# The smallest transparent 1x1 GIF (43 bytes).
+# A transparent 1x1 GIF (42 bytes).
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
