@@ -1,9 +1,600 @@
-"""Sending campaigns (being built: see issue 13, stream D)."""
+"""Sending campaigns: start (the audience snapshot), pause, resume, cancel, test sends, progress,
+and the workers' loop that claims, sends and marks recipient rows.
+
+The CampaignRecipient rows are the only progress record. A worker claims a batch of pending rows
+(SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers on any number of machines take
+different rows), sends them over one SMTP connection and marks each row sent, with its Message-ID,
+as soon as the server has accepted that message. The claim is a lease: the worker renews it with
+every chunk it sends, and the rows of a worker that died are taken over once it expires.
+
+The guarantee: nobody is skipped, and a crash repeats at most the one message per SMTP connection
+that the server had accepted when the worker died, before its row was marked (the window between
+the server's "250" and the mark's commit, a fraction of a millisecond). Everything else in flight
+was never accepted, so it is sent once, by whichever worker takes the row over.
+"""
+
+import logging
+import re
+import smtplib
+import ssl
+import time
+from contextlib import suppress
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail.utils import DNS_NAME
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from contacts.models import Contact, ListMembership, MembershipStatus
+from contacts.services import contacts_mark_bounced
+from salloq.core import mailserver
+
+from . import audience, ratelimit
+from .models import Campaign, CampaignRecipient, CampaignStatus, CampaignType, RecipientStatus
+
+logger = logging.getLogger(__name__)
+
+SEND_TASK = "campaigns.tasks.send_campaign_batches"
+# A send task runs this long at most, then enqueues itself again: tasks stay short enough for the
+# broker's visibility timeout, and other work gets a turn on the worker.
+TASK_RUN_SECONDS = 300
+# After the n-th temporary failure of a recipient, wait RETRY_BASE * 2**(n-1), at most RETRY_CAP.
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+MAX_TEST_RECIPIENTS = 10
+# Scheduled campaigns started per beat tick (the rest wait 15 seconds).
+DUE_PER_TICK = 50
+
+_R = RecipientStatus
+_UNSENT = (_R.PENDING, _R.SENDING)
 
 
-def start_due_campaigns() -> int:
-    return 0
+def _status_error(campaign: Campaign, action: str) -> ValidationError:
+    label = CampaignStatus(campaign.status).label.lower()
+    return ValidationError({"status": [f"A {label} campaign cannot be {action}."]})
 
 
-def send_campaign_batches(*, campaign_id: int) -> int:
-    return 0
+def _enqueue_senders(campaign_id: int) -> None:
+    """One task per worker slot: each loops until no recipient is left, over its own connection."""
+    task = current_app.tasks[SEND_TASK]
+    for _ in range(settings.CAMPAIGN_SEND_TASKS):
+        task.delay(campaign_id)
+
+
+# --- Starting ---------------------------------------------------------------------------------
+
+
+def _check_sendable(campaign: Campaign) -> None:
+    if campaign.type != CampaignType.EMAIL:
+        raise ValidationError({"type": ["Only email campaigns can be sent: SMS sending is not available yet."]})
+    if not campaign.subject.strip():
+        raise ValidationError({"subject": ["Give the campaign a subject before sending it."]})
+    if not campaign.content.strip():
+        raise ValidationError({"content": ["Give the campaign some content before sending it."]})
+    if not campaign.lists.exists() and not campaign.segments.exists():
+        raise ValidationError({"lists": ["Choose at least one list or segment to send to."]})
+
+
+def send_campaign(*, campaign: Campaign, scheduled_at=None) -> Campaign:
+    """Start sending now (scheduled_at None), or schedule the campaign for beat to start then."""
+    if campaign.type != CampaignType.EMAIL:
+        raise ValidationError({"type": ["Only email campaigns can be sent: SMS sending is not available yet."]})
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise _status_error(campaign, "sent again")
+    if scheduled_at is None:
+        return start_campaign(campaign_id=campaign.pk)
+    if scheduled_at <= timezone.now():
+        raise ValidationError({"scheduled_at": ["This time has passed: give a time to come, or none to send now."]})
+    _check_sendable(campaign)
+    updated = Campaign.objects.filter(
+        pk=campaign.pk, status__in=(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+    ).update(status=CampaignStatus.SCHEDULED, scheduled_at=scheduled_at, updated_at=timezone.now())
+    campaign.refresh_from_db()
+    if not updated:
+        raise _status_error(campaign, "scheduled")
+    return campaign
+
+
+def start_campaign(*, campaign_id: int) -> Campaign:
+    """Freeze the content, snapshot the audience into recipient rows and hand them to the workers,
+    in one transaction: a campaign is either still a draft (or scheduled) or sending with all its
+    recipients. The row lock makes a second start (beat and a user at once) wait and then refuse."""
+    from . import rendering  # stream R's module; imported here so delivery loads without it
+
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update(of=("self",)).select_related("company").get(pk=campaign_id)
+        if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+            raise _status_error(campaign, "sent again")
+        _check_sendable(campaign)
+        rendering.freeze(campaign)
+        count = audience.snapshot_recipients(campaign)
+        now = timezone.now()
+        campaign.status = CampaignStatus.SENDING if count else CampaignStatus.SENT
+        campaign.started_at = now
+        campaign.finished_at = None if count else now
+        campaign.recipient_count = count
+        campaign.last_error = ""
+        campaign.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "finished_at",
+                "recipient_count",
+                "last_error",
+                "frozen_source",
+                "updated_at",
+            ]
+        )
+        if count:
+            transaction.on_commit(lambda: _enqueue_senders(campaign_id))
+    return campaign
+
+
+def start_due_campaigns(*, now=None) -> int:
+    """Beat's tick: start the scheduled campaigns that are due (one that cannot start is marked
+    failed with the reason), finish sending campaigns whose last row is done, and enqueue senders
+    again for sending campaigns that nobody is working on (their workers died, or the mail server
+    or a recipient's retry time made them stop). Returns how many campaigns were started."""
+    now = now or timezone.now()
+    due = Campaign.objects.filter(status=CampaignStatus.SCHEDULED, scheduled_at__lte=now).order_by("scheduled_at")
+    started = 0
+    for campaign_id in list(due.values_list("pk", flat=True)[:DUE_PER_TICK]):
+        try:
+            start_campaign(campaign_id=campaign_id)
+            started += 1
+        except ValidationError as error:
+            message = "; ".join(" ".join(messages) for messages in error.message_dict.values())
+            Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SCHEDULED).update(
+                status=CampaignStatus.FAILED, last_error=f"Could not start: {message}"[:500], finished_at=now
+            )
+    for campaign_id in Campaign.objects.filter(status=CampaignStatus.SENDING).values_list("pk", flat=True):
+        _restart_if_stalled(campaign_id, now)
+    return started
+
+
+def _restart_if_stalled(campaign_id: int, now) -> None:
+    rows = CampaignRecipient.objects.filter(campaign_id=campaign_id, status__in=_UNSENT)
+    if not rows.exists():
+        _finish_if_done(campaign_id)
+        return
+    lease_start = now - timedelta(seconds=settings.CAMPAIGN_CLAIM_LEASE_SECONDS)
+    if rows.filter(status=_R.SENDING, claimed_at__gte=lease_start).exists():
+        return  # a worker holds a live claim
+    if _claimable(campaign_id, now).exists() and mailserver.may_attempt(now):
+        # A worker between two batches looks the same: it then gets company, never a double send.
+        _enqueue_senders(campaign_id)
+
+
+# --- Pause, resume, cancel, progress --------------------------------------------------------
+
+
+def _move(campaign: Campaign, from_statuses, to_status, action: str, **changes) -> Campaign:
+    updated = Campaign.objects.filter(pk=campaign.pk, status__in=from_statuses).update(
+        status=to_status, updated_at=timezone.now(), **changes
+    )
+    campaign.refresh_from_db()
+    if not updated:
+        raise _status_error(campaign, action)
+    return campaign
+
+
+def pause_campaign(*, campaign: Campaign) -> Campaign:
+    """Workers stop claiming at once and stop sending after their current chunk (a fraction of a
+    second); what they hold goes back to pending."""
+    return _move(campaign, (CampaignStatus.SENDING,), CampaignStatus.PAUSED, "paused")
+
+
+def resume_campaign(*, campaign: Campaign) -> Campaign:
+    """Sending goes on from the rows: whoever is not sent yet, and nobody who is."""
+    with transaction.atomic():
+        campaign = _move(campaign, (CampaignStatus.PAUSED,), CampaignStatus.SENDING, "resumed", last_error="")
+        transaction.on_commit(lambda: _enqueue_senders(campaign.pk))
+    return campaign
+
+
+def cancel_campaign(*, campaign: Campaign) -> Campaign:
+    """Nobody else gets it: every unsent recipient becomes skipped (a worker's message already in
+    the server's hands is still marked sent, since it was)."""
+    with transaction.atomic():
+        campaign = _move(
+            campaign,
+            (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED),
+            CampaignStatus.CANCELLED,
+            "cancelled",
+            finished_at=timezone.now(),
+        )
+        CampaignRecipient.objects.filter(campaign=campaign, status__in=_UNSENT).update(
+            status=_R.SKIPPED, error="The campaign was cancelled."
+        )
+    return campaign
+
+
+def progress(campaign: Campaign) -> dict:
+    """Where the send stands, from the rows (one query): `pending` counts rows being sent too."""
+    counts = dict(
+        CampaignRecipient.objects.filter(campaign_id=campaign.pk)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    return {
+        "status": campaign.status,
+        "recipients": sum(counts.values()),
+        "sent": counts.get(_R.SENT, 0),
+        "failed": counts.get(_R.FAILED, 0),
+        "bounced": counts.get(_R.BOUNCED, 0),
+        "skipped": counts.get(_R.SKIPPED, 0),
+        "pending": counts.get(_R.PENDING, 0) + counts.get(_R.SENDING, 0),
+    }
+
+
+def send_test(*, campaign: Campaign, emails: list[str]) -> int:
+    """Send the campaign, marked "[Test]" and untracked, to a few addresses now; returns how many
+    the server accepted. Refused addresses and an unreachable server are errors on `emails`."""
+    from . import rendering
+
+    if isinstance(emails, str) or not isinstance(emails, list | tuple) or not emails:
+        raise ValidationError({"emails": ["Give one or more email addresses."]})
+    if len(emails) > MAX_TEST_RECIPIENTS:
+        raise ValidationError({"emails": [f"Send a test to at most {MAX_TEST_RECIPIENTS} addresses."]})
+    addresses = []
+    for email in emails:
+        if not isinstance(email, str):
+            raise ValidationError({"emails": ["Each address must be a string."]})
+        try:
+            validate_email(email.strip())
+        except ValidationError:
+            raise ValidationError({"emails": [f"“{email[:100]}” is not a valid email address."]}) from None
+        addresses.append(email.strip())
+    messages = [rendering.render_test_message(campaign, address) for address in addresses]
+    sender = SmtpSender()
+    try:
+        for message in messages:
+            sender.send(message)
+    except smtplib.SMTPRecipientsRefused as error:
+        refused = ", ".join(error.recipients)
+        raise ValidationError({"emails": [f"The mail server refused {refused}."]}) from None
+    except (smtplib.SMTPException, OSError) as error:
+        raise ValidationError({"emails": [f"The mail server could not send the test: {error}"[:300]]}) from None
+    finally:
+        sender.close()
+    return len(messages)
+
+
+# --- SMTP -----------------------------------------------------------------------------------
+
+
+class SmtpSender:
+    """One SMTP connection (settings EMAIL_*), opened on first use and reused for every message."""
+
+    def __init__(self):
+        self.smtp: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        timeout = settings.EMAIL_TIMEOUT
+        host, port = settings.EMAIL_HOST, settings.EMAIL_PORT
+        if settings.EMAIL_USE_SSL:
+            smtp = smtplib.SMTP_SSL(
+                host, port, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(host, port, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout)
+        try:
+            if settings.EMAIL_USE_TLS:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.EMAIL_HOST_USER:
+                smtp.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
+        except BaseException:
+            with suppress(smtplib.SMTPException, OSError):
+                smtp.close()
+            raise
+        self.smtp = smtp
+
+    def send(self, message) -> None:
+        """MAIL, RCPT, DATA for one RenderedMessage; raises what smtplib raises. A refused recipient
+        raises before DATA, so nothing was sent."""
+        if self.smtp is None:
+            self.open()
+        self.smtp.sendmail(message.envelope_from, [message.to], message.data)
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            with suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            with suppress(smtplib.SMTPException, OSError):
+                smtp.close()
+
+
+RETRY, FAILED, BOUNCED, CONNECTION = "retry", "failed", "bounced", "connection"
+_ENHANCED_STATUS = re.compile(rb"\s*([245])\.(\d{1,3})\.\d{1,3}")
+
+
+def classify(code: int, text: bytes | str) -> str:
+    """What a refusal means for the recipient: try again later (4xx), never (5xx), or never and the
+    mailbox is gone (5.1.x, or 550/551/553 when the server gives no enhanced status)."""
+    if code in (421, -1) or code < 400:
+        return CONNECTION  # the server is closing the connection, or answered nonsense
+    if code < 500:
+        return RETRY
+    raw = text.encode(errors="replace") if isinstance(text, str) else text
+    enhanced = _ENHANCED_STATUS.match(raw or b"")
+    if enhanced:
+        return BOUNCED if enhanced.group(1) == b"5" and enhanced.group(2) == b"1" else FAILED
+    return BOUNCED if code in (550, 551, 553) else FAILED
+
+
+def _refusal(error: Exception) -> tuple[str, str]:
+    """(kind, error text) of an exception raised by SmtpSender.send."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(error.recipients.values()))
+    elif isinstance(error, smtplib.SMTPResponseException):
+        code, text = error.smtp_code, error.smtp_error
+    else:  # disconnected, refused connection, timeout, TLS failure...
+        return CONNECTION, f"{type(error).__name__}: {error}"[:500]
+    readable = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    return classify(code, text), f"{code} {readable}"[:500]
+
+
+# --- The workers --------------------------------------------------------------------------------
+
+
+def _claimable(campaign_id: int, now):
+    """Rows a worker may claim: pending ones whose retry time has come, and rows still marked
+    sending whose claim expired (their worker died)."""
+    lease_start = now - timedelta(seconds=settings.CAMPAIGN_CLAIM_LEASE_SECONDS)
+    due = Q(status=_R.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    abandoned = Q(status=_R.SENDING, claimed_at__lt=lease_start)
+    # status__in repeats the partial index's condition, which the planner then uses.
+    return CampaignRecipient.objects.filter(due | abandoned, campaign_id=campaign_id, status__in=_UNSENT)
+
+
+def _claim(campaign: Campaign, size: int) -> tuple[object, list[int], list[CampaignRecipient]]:
+    """Claim up to `size` rows of a sending campaign; returns the claim's time (its token), the ids
+    claimed (none: nothing is left to claim, or the campaign stopped) and the rows to send. Rows
+    whose contact may no longer be mailed (unsubscribed, bounced, blacklisted, erased or deleted
+    since the snapshot, or gone from a list the campaign is sent to) become skipped instead."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).exists():
+            return now, [], []
+        claimable = _claimable(campaign.pk, now).order_by("pk")
+        ids = list(claimable.select_for_update(skip_locked=True).values_list("pk", flat=True)[:size])
+        if not ids:
+            return now, [], []
+        claimed = CampaignRecipient.objects.filter(pk__in=ids)
+        claimed.update(status=_R.SENDING, claimed_at=now)
+        mailable = Contact.objects.mailable().filter(pk=OuterRef("contact_id"))
+        left_list = ListMembership.objects.filter(
+            contact_id=OuterRef("contact_id"),
+            contact_list__in=campaign.lists.all(),
+            status=MembershipStatus.UNSUBSCRIBED,
+            unsubscribed_at__gte=campaign.started_at,
+        )
+        claimed.filter(~Exists(mailable) | Exists(left_list)).update(
+            status=_R.SKIPPED, error="The contact may no longer be mailed."
+        )
+    rows = CampaignRecipient.objects.filter(pk__in=ids, status=_R.SENDING, claimed_at=now).order_by("pk")
+    return now, ids, list(rows)
+
+
+class _Marks:
+    """Marks rows as the messages go: one UPDATE per message, in autocommit, right after the server
+    accepted it. On PostgreSQL the statement is prepared once per connection and the session skips
+    waiting for the WAL flush (synchronous_commit off): the mark is in the server's memory before
+    the next message goes, which survives the worker being killed; only a crash of PostgreSQL
+    itself within a fraction of a second could forget it (and then resend that message)."""
+
+    SENT_SQL = (
+        f"UPDATE {CampaignRecipient._meta.db_table} "  # noqa: S608
+        "SET status = 'sent', sent_at = %s, message_id = %s, attempts = attempts + 1, error = '' WHERE id = %s"
+    )
+
+    def __enter__(self):
+        connection.ensure_connection()
+        self.postgres = connection.vendor == "postgresql"
+        if self.postgres:
+            import psycopg
+
+            self.cursor = psycopg.Cursor(connection.connection)
+            self.cursor.execute("SET synchronous_commit = off")
+        else:
+            self.cursor = connection.cursor()
+        return self
+
+    def sent(self, recipient_id: int, message_id: str) -> None:
+        if self.postgres:
+            self.cursor.execute(self.SENT_SQL, (timezone.now(), message_id, recipient_id), prepare=True)
+        else:
+            self.cursor.execute(self.SENT_SQL, (timezone.now(), message_id, recipient_id))
+
+    def __exit__(self, *exc_info):
+        with suppress(Exception):
+            if self.postgres:
+                self.cursor.execute("RESET synchronous_commit")
+            self.cursor.close()
+
+
+def _retry_later(recipient: CampaignRecipient, error: str) -> None:
+    attempts = recipient.attempts + 1
+    if attempts >= settings.CAMPAIGN_MAX_ATTEMPTS:
+        changes = {"status": _R.FAILED, "next_attempt_at": None}
+        error = f"Gave up after {attempts} attempts; last: {error}"[:500]
+    else:
+        wait = min(RETRY_CAP, RETRY_BASE * 2 ** (attempts - 1))
+        changes = {"status": _R.PENDING, "next_attempt_at": timezone.now() + wait, "claimed_at": None}
+    CampaignRecipient.objects.filter(pk=recipient.pk).update(attempts=attempts, error=error, **changes)
+
+
+def _refused(campaign: Campaign, recipient: CampaignRecipient, kind: str, error: str) -> None:
+    if kind == RETRY:
+        _retry_later(recipient, error)
+        return
+    status = _R.BOUNCED if kind == BOUNCED else _R.FAILED
+    CampaignRecipient.objects.filter(pk=recipient.pk).update(
+        status=status, attempts=recipient.attempts + 1, error=error, next_attempt_at=None
+    )
+    if kind == BOUNCED and recipient.contact_id:
+        contacts_mark_bounced(company_id=campaign.company_id, contact_ids=[recipient.contact_id])
+
+
+def _release(ids: list[int], token) -> None:
+    """Give back claimed rows nobody sent (they are claimed again at once, by anyone)."""
+    CampaignRecipient.objects.filter(pk__in=ids, status=_R.SENDING, claimed_at=token).update(
+        status=_R.PENDING, claimed_at=None
+    )
+
+
+def _renew(campaign_id: int, ids: list[int], token) -> tuple[object, set[int] | None]:
+    """Extend the claim on the rows not sent yet, if the campaign is still sending (one UPDATE).
+    Returns the new token and the ids still held: all of `ids`, normally; fewer when this worker
+    was so slow that its lease expired and another took rows over (those are its now); none when
+    the campaign was paused or cancelled (the rows are given back, or were skipped)."""
+    now = timezone.now()
+    renewed = (
+        CampaignRecipient.objects.filter(pk__in=ids, status=_R.SENDING, claimed_at=token)
+        .filter(Exists(Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING)))
+        .update(claimed_at=now)
+    )
+    if renewed == len(ids):
+        return now, set(ids)
+    if not renewed:
+        _release(ids, token)
+        return now, set()
+    held = CampaignRecipient.objects.filter(pk__in=ids, status=_R.SENDING, claimed_at=now)
+    return now, set(held.values_list("pk", flat=True))
+
+
+class _Run:
+    """One task's work on one campaign: batches over one SMTP connection, until no row is left,
+    the campaign stops, the mail server fails or the time is up."""
+
+    def __init__(self, campaign: Campaign, prepared, deadline: float):
+        self.campaign = campaign
+        self.prepared = prepared
+        self.deadline = deadline
+        self.rate = ratelimit.send_rate(campaign.company)
+        self.chunk = ratelimit.chunk_size(self.rate)
+        self.sender = SmtpSender()
+        self.sent = 0
+        self.connection_failures = 0
+        self.stopped = False
+        self.token = None  # the claim's time, renewed with every chunk
+
+    def batch(self, token, rows: list[CampaignRecipient], marks: _Marks) -> None:
+        self.token = token
+        try:
+            messages = self.prepared.render_batch(rows)
+        except Exception as error:
+            # A fault of the code or the frozen content, the same for every row: stop the
+            # campaign (paused, with the reason) rather than retry it forever.
+            _release([row.pk for row in rows], token)
+            Campaign.objects.filter(pk=self.campaign.pk, status=CampaignStatus.SENDING).update(
+                status=CampaignStatus.PAUSED, last_error=f"Rendering failed: {type(error).__name__}: {error}"[:500]
+            )
+            raise
+        by_id = {row.pk: row for row in rows}
+        rendered_ids = {message.recipient_id for message in messages}
+        missing = [row.pk for row in rows if row.pk not in rendered_ids]
+        if missing:
+            CampaignRecipient.objects.filter(pk__in=missing, claimed_at=token).update(
+                status=_R.SKIPPED, error="Nothing could be rendered for this contact."
+            )
+        for start in range(0, len(messages), self.chunk):
+            chunk = messages[start : start + self.chunk]
+            wait = ratelimit.take(self.campaign.company_id, rate=self.rate, count=len(chunk))
+            if wait:
+                time.sleep(wait)
+            # After the wait: a pause during it stops the worker before this chunk.
+            self.token, held = _renew(self.campaign.pk, [m.recipient_id for m in messages[start:]], self.token)
+            if not held:
+                self.stopped = True
+                return
+            for position, message in enumerate(chunk):
+                if message.recipient_id not in held:
+                    continue
+                if not self.send_one(message, by_id[message.recipient_id], marks):
+                    unsent = [m.recipient_id for m in messages[start + position + 1 :]]
+                    _release(unsent, self.token)
+                    self.stopped = True
+                    return
+
+    def send_one(self, message, recipient: CampaignRecipient, marks: _Marks) -> bool:
+        """Send and mark one message; False when the worker must stop (the mail server failed)."""
+        if self.sender.smtp is None:
+            try:
+                self.sender.open()
+            except (smtplib.SMTPException, OSError) as error:
+                # Nothing was sent: the row is given back as it was, and the outage recorded.
+                logger.warning("SMTP server unreachable for campaign %s: %s", self.campaign.pk, error)
+                _release([recipient.pk], self.token)
+                mailserver.record_failure(error)
+                return False
+        try:
+            self.sender.send(message)
+        except (smtplib.SMTPException, OSError) as error:
+            kind, text = _refusal(error)
+            if kind != CONNECTION:
+                _refused(self.campaign, recipient, kind, text)
+                return True
+            # The server dropped the connection mid-message: whether it took this one is unknown
+            # only if that was after DATA. It is retried like a temporary refusal; the next
+            # message reconnects, and a second drop in one run counts as an outage.
+            self.sender.close()
+            _retry_later(recipient, text)
+            self.connection_failures += 1
+            if self.connection_failures > 1:
+                logger.warning("SMTP server failed during campaign %s: %s", self.campaign.pk, text)
+                mailserver.record_failure(error)
+                return False
+            return True
+        marks.sent(message.recipient_id, message.message_id)
+        self.sent += 1
+        return True
+
+    def run(self) -> bool:
+        """Returns True when the time ran out with work left (the task then enqueues itself)."""
+        try:
+            with _Marks() as marks:
+                while not self.stopped:
+                    if time.monotonic() > self.deadline:
+                        return True
+                    token, ids, rows = _claim(self.campaign, settings.CAMPAIGN_BATCH_SIZE)
+                    if not ids:
+                        break
+                    if rows:  # else every contact claimed had become unmailable: claim again
+                        self.batch(token, rows, marks)
+        finally:
+            self.sender.close()
+        if self.sent:
+            mailserver.record_success()
+        _finish_if_done(self.campaign.pk)
+        return False
+
+
+def _finish_if_done(campaign_id: int) -> None:
+    if not CampaignRecipient.objects.filter(campaign_id=campaign_id, status__in=_UNSENT).exists():
+        now = timezone.now()
+        Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).update(
+            status=CampaignStatus.SENT, finished_at=now, updated_at=now
+        )
+
+
+def send_campaign_batches(*, campaign_id: int, run_seconds: float = TASK_RUN_SECONDS) -> bool:
+    """A worker's share of a campaign: claim, send and mark batches until none is left. Any number
+    of these run at once on one campaign. Returns True when it stopped for time with work left."""
+    from . import rendering
+
+    campaign = Campaign.objects.select_related("company").filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != CampaignStatus.SENDING:
+        return False
+    if not mailserver.may_attempt():
+        return False  # beat enqueues the senders again once the outage's wait is over
+    prepared = rendering.prepare(campaign)
+    return _Run(campaign, prepared, time.monotonic() + run_seconds).run()
