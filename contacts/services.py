@@ -485,6 +485,22 @@ def suppression_remove(*, company: Company, email: str, consent: ConsentContext 
     return bool(deleted)
 
 
+# --- Bounces --------------------------------------------------------------------------------
+
+
+def contacts_mark_bounced(*, company_id: int, contact_ids: list[int]) -> int:
+    """The mail server refused these contacts' mailboxes for good (a permanent, mailbox-level SMTP
+    reply to a campaign): they become bounced, so no email goes to them again (mailability,
+    segments, every audience) until fresh consent. Erased contacts stay as they are. Returns how
+    many changed."""
+    return (
+        Contact.objects.for_company(company_id)
+        .filter(pk__in=contact_ids, erased_at__isnull=True)
+        .exclude(status=ContactStatus.BOUNCED)
+        .update(status=ContactStatus.BOUNCED, updated_at=timezone.now())
+    )
+
+
 # --- GDPR -----------------------------------------------------------------------------------
 
 
