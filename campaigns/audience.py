@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from contacts.models import Contact, ContactList, ContactQuerySet, ListMembership, MembershipStatus, Segment
 from contacts.segments import segment_contacts
@@ -100,14 +100,21 @@ def snapshot_recipients(campaign: Campaign) -> int:
     """Write one pending CampaignRecipient per audience contact, in contact id order, with one
     INSERT ... SELECT of the audience query; returns how many. Run once, when sending starts, in
     the transaction that moves the campaign to `sending`."""
-    contacts = campaign_audience(campaign).order_by("pk").values_list("pk", "email")
+    # Named columns, for the outer SELECT to read on every database.
+    contacts = (
+        campaign_audience(campaign)
+        .annotate(audience_contact=F("pk"), audience_email=F("email"))
+        .order_by("pk")
+        .values_list("audience_contact", "audience_email")
+    )
     select_sql, select_params = contacts.query.sql_with_params()
     table = CampaignRecipient._meta.db_table
     # Every NOT NULL column without a database default is given; the rest stay NULL.
     sql = (
         f"INSERT INTO {table} (campaign_id, contact_id, email, status, attempts, message_id, error, "  # noqa: S608
         "open_count, click_count) "
-        f"SELECT %s, audience.id, audience.email, %s, 0, '', '', 0, 0 FROM ({select_sql}) audience"
+        "SELECT %s, audience.audience_contact, audience.audience_email, %s, 0, '', '', 0, 0 "
+        f"FROM ({select_sql}) audience"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, (campaign.pk, RecipientStatus.PENDING, *select_params))
