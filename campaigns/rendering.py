@@ -1,0 +1,589 @@
+"""Rendering campaigns: sanitize and freeze the source when sending starts, prepare once per
+campaign and process, then splice each recipient into the prepared parts.
+
+The costly work is done once per campaign (`prepare`): the frozen HTML is CSS-inlined with
+css-inline, its links are swapped for tracked ones, the plain-text part is made from it by
+html2text, the preheader, footer and open pixel are added, and all of it (with the subject) is
+compiled by the personalization sandbox. Per recipient (`PreparedCampaign.render_batch`) only the
+compiled templates are rendered with that recipient's values and joined into a MessageSkeleton:
+a batch's contacts, custom fields, key information and commerce facts are read in one query each.
+
+The HTML tools parse HTML, and Django's template syntax is not HTML: a `{% for %}` between table
+rows would be moved out of the table by any HTML5 parser, and quotes inside `{{ x|default:"y" }}`
+in an attribute would be escaped. So every `{{ }}`, `{% %}` and `{# #}` is swapped for an HTML
+comment token before a tool sees the HTML (comments stay where they are, even in tables) and put
+back after.
+"""
+
+import hashlib
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from email.utils import formatdate, parseaddr
+from functools import lru_cache
+from html import escape, unescape
+from uuid import uuid4
+
+import css_inline
+import html2text
+import nh3
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.template import Context
+from django.template.loader import get_template
+from django.utils.crypto import salted_hmac
+
+from catalog.models import CommerceFacts
+from contacts import consent
+from contacts.models import Contact, CustomFieldValue, KeyInformation
+
+from . import personalization, tracking
+from .mime import MessageSkeleton, RenderedMessage, address_header, domain_of
+from .models import Campaign, CampaignLink, CampaignRecipient
+
+__all__ = [
+    "PreparedCampaign",
+    "Preview",
+    "RenderedMessage",
+    "freeze",
+    "merged_source",
+    "prepare",
+    "render_preview",
+    "render_test_message",
+    "sanitize_html",
+]
+
+TEST_SUBJECT_PREFIX = "[Test] "
+
+# --- Template syntax kept away from the HTML tools -------------------------------------------
+
+# Django's own tag pattern (django.template.base.tag_re): tags do not span lines.
+_TEMPLATE_SYNTAX = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}")
+
+
+class _Protected:
+    """`text` is the source with each piece of template syntax replaced by a comment token
+    (`<!--sq<nonce>-<n>-->`; a random nonce so text that looks like a token is never one)."""
+
+    def __init__(self, source: str):
+        self.nonce = secrets.token_hex(4)
+        self.pieces: list[str] = []
+        self._token = re.compile(rf"(?:<!--|&lt;!--)sq{self.nonce}-(\d+)(?:-->|--&gt;)|zq{self.nonce}x(\d+)xq")
+        self.text = _TEMPLATE_SYNTAX.sub(lambda match: self.token(match.group()), source)
+
+    def token(self, piece: str) -> str:
+        self.pieces.append(piece)
+        return f"<!--sq{self.nonce}-{len(self.pieces) - 1}-->"
+
+    def piece_at(self, value: str) -> str | None:
+        """The template syntax `value` (an attribute value) starts with, if it starts with a token."""
+        match = self._token.match(value.strip())
+        return self.pieces[int(match.group(1) or match.group(2))] if match else None
+
+    def has_token(self, value: str) -> bool:
+        return self._token.search(value) is not None
+
+    def as_words(self, text: str) -> str:
+        """Tokens as plain words, for a tool that drops comments (html2text)."""
+        return self._token.sub(lambda match: f"zq{self.nonce}x{match.group(1) or match.group(2)}xq", text)
+
+    def restore(self, text: str) -> str:
+        return self._token.sub(lambda match: self.pieces[int(match.group(1) or match.group(2))], text)
+
+
+# --- Sanitizing -------------------------------------------------------------------------------
+
+# What marketers' email HTML uses: tables for layout, inline styles, presentational attributes,
+# <style> (inlined at send; media queries kept), <font> and <center> of older templates.
+ALLOWED_TAGS = frozenset(nh3.ALLOWED_TAGS | {"style", "font", "center", "big", "section", "main", "tfoot"})
+_EVERY_TAG_ATTRIBUTES = {
+    "style",
+    "class",
+    "id",
+    "align",
+    "valign",
+    "width",
+    "height",
+    "bgcolor",
+    "border",
+    "cellpadding",
+    "cellspacing",
+    "dir",
+    "lang",
+    "title",
+    "role",
+    "nowrap",
+}
+ALLOWED_ATTRIBUTES = {
+    **{tag: set(attributes) for tag, attributes in nh3.ALLOWED_ATTRIBUTES.items()},
+    "*": _EVERY_TAG_ATTRIBUTES,
+    "a": {"href", "hreflang", "target", "name"},
+    "img": {"src", "alt", "height", "width", "align", "border"},
+    "font": {"color", "face", "size"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+_URL_ATTRIBUTES = frozenset({"href", "src"})
+# CSS that runs code or loads from elsewhere in some clients; neutralized wherever CSS appears.
+_UNSAFE_CSS = re.compile(r"expression\s*\(|(?:java|vb)script\s*:|behavior\s*:|-moz-binding|@import", re.IGNORECASE)
+_STYLE_ELEMENT = re.compile(r"(<style[^>]*>)(.*?)(</style>)", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_BODY = re.compile(r"<body\b([^>]*)>(.*?)(?:</body\s*>|$)", re.IGNORECASE | re.DOTALL)
+_HEAD = re.compile(r"<head\b[^>]*>(.*?)</head\s*>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_DOCUMENT = re.compile(r"<(?:html|head|body)\b", re.IGNORECASE)
+_DIV_ATTRIBUTES = re.compile(r"^<div([^>]*)>")
+# The link variables an href may be made of (anything else templated there could be javascript:).
+_URL_PIECES = frozenset(f"{{{{ {name} }}}}" for name in personalization.LINK_VARIABLES)
+
+DOCUMENT_HEAD = (
+    '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+)
+
+
+def _neutral_css(css: str) -> str:
+    return _UNSAFE_CSS.sub("removed-", css)
+
+
+def _clean_fragment(html: str, protected: _Protected) -> str:
+    def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+        if attribute == "style" and _UNSAFE_CSS.search(value):
+            return None
+        if attribute in _URL_ATTRIBUTES:
+            piece = protected.piece_at(value)
+            if piece is not None and " ".join(piece.split()) not in _URL_PIECES:
+                return None
+        return value
+
+    cleaned = nh3.clean(
+        html,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags={"script"},
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=attribute_filter,
+        url_schemes=set(URL_SCHEMES),
+        strip_comments=False,
+        link_rel=None,
+    )
+    # Comments were kept for the tokens only; the author's own (Outlook's conditional comments
+    # included, which Outlook renders as HTML) go.
+    cleaned = _COMMENT.sub(lambda match: match.group() if protected.has_token(match.group()) else "", cleaned)
+    return _STYLE_ELEMENT.sub(lambda m: m.group(1) + _neutral_css(m.group(2)) + m.group(3), cleaned)
+
+
+def sanitize_html(html: str) -> str:
+    """The HTML without scripts, event handlers, javascript: URLs or code-running CSS, with its
+    personalization intact. A whole document keeps its <head>'s <style> and <title> and its
+    <body> attributes; a fragment stays a fragment."""
+    protected = _Protected(html)
+    source = protected.text
+    if not _DOCUMENT.search(source):
+        return protected.restore(_clean_fragment(source, protected))
+    head = _HEAD.search(source)
+    head_html = head.group(1) if head else ""
+    body = _BODY.search(source)
+    if body:
+        body_attributes, body_html = body.group(1), body.group(2)
+    else:
+        body_attributes = ""
+        body_html = re.sub(r"</?html\b[^>]*>|<!DOCTYPE[^>]*>", "", _HEAD.sub("", source), flags=re.IGNORECASE)
+    styles = "".join(f"<style>{_neutral_css(content)}</style>\n" for _, content, _ in _STYLE_ELEMENT.findall(head_html))
+    title = _TITLE.search(head_html)
+    title_html = f"<title>{escape(unescape(title.group(1)), quote=False)}</title>\n" if title else ""
+    cleaned_attributes = _DIV_ATTRIBUTES.match(_clean_fragment(f"<div{body_attributes}></div>", protected))
+    document = (
+        f"{DOCUMENT_HEAD}{title_html}{styles}</head>\n"
+        f"<body{cleaned_attributes.group(1) if cleaned_attributes else ''}>\n"
+        f"{_clean_fragment(body_html, protected)}\n</body>\n</html>\n"
+    )
+    return protected.restore(document)
+
+
+# --- Freezing ---------------------------------------------------------------------------------
+
+_SLOT = re.compile(r"\{\{\s*" + personalization.CONTENT_SLOT + r"\s*\}\}")
+_LINK_HREF = re.compile(r'(<a\s[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
+
+
+def merged_source(campaign: Campaign) -> str:
+    """The campaign's content in its template's `{{ content }}` slot (the content alone without a
+    template, or when the template has no slot: after the template's body)."""
+    content = campaign.content or ""
+    layout = campaign.template.html if campaign.template_id else ""
+    if not layout:
+        return content
+    if _SLOT.search(layout):
+        return _SLOT.sub(lambda _: content, layout)
+    closing = re.search(r"</body\s*>", layout, re.IGNORECASE)
+    if closing:
+        return layout[: closing.start()] + content + layout[closing.start() :]
+    return layout + content
+
+
+def check_campaign(campaign: Campaign, source: str) -> None:
+    """Every template error of what recipients would get, each under its field, with its line."""
+    errors: dict[str, list[str]] = {}
+    for field, text in (("subject", campaign.subject), ("preview_text", campaign.preview_text), ("content", source)):
+        try:
+            personalization.check_template(text or "", field=field)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
+def tracked_urls(html: str) -> list[str]:
+    """The http(s) link targets of sanitized HTML, each once, in order of first appearance; links
+    made with personalization (their URL differs per recipient) are not tracked."""
+    protected = _Protected(html)
+    urls: list[str] = []
+    for match in _LINK_HREF.finditer(protected.text):
+        value = match.group(2)
+        url = unescape(value).strip()
+        if protected.has_token(value) or not url.lower().startswith(("http://", "https://")):
+            continue
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+@transaction.atomic
+def freeze(campaign: Campaign) -> None:
+    """Fix what recipients get when sending starts: the template and content merged, checked and
+    sanitized into `frozen_source`, and a CampaignLink per link to track. A campaign already frozen
+    is left as it is (its links carry its clicks)."""
+    if campaign.frozen_source:
+        return
+    source = merged_source(campaign)
+    check_campaign(campaign, source)
+    campaign.frozen_source = sanitize_html(source)
+    campaign.save(update_fields=["frozen_source", "updated_at"])
+    CampaignLink.objects.filter(campaign=campaign).delete()
+    CampaignLink.objects.bulk_create(
+        CampaignLink(campaign=campaign, url=url, position=position)
+        for position, url in enumerate(tracked_urls(campaign.frozen_source), start=1)
+    )
+
+
+# --- Preparing --------------------------------------------------------------------------------
+
+# The hidden preheader: mail clients show it after the subject. The padding keeps them from
+# filling the preview with the body's first words.
+_PREHEADER = (
+    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;'
+    'overflow:hidden;mso-hide:all;color:transparent">{text}' + "&#847;&zwnj;&nbsp;" * 40 + "</div>\n"
+)
+_PIXEL = (
+    '<img src="{{ sq_pixel }}" width="1" height="1" alt="" '
+    'style="display:block;border:0;width:1px;height:1px;overflow:hidden">\n'
+)
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
+_CSS_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+_INLINE_CACHE_SIZE = 32
+
+
+@lru_cache(maxsize=2)
+def _footer_source(name: str) -> str:
+    """templates/emails/campaign_footer.* are sandbox templates, read as they are."""
+    return get_template(name).template.source
+
+
+def _html_text(html: str) -> str:
+    converter = html2text.HTML2Text(bodywidth=0)
+    converter.ignore_images = True
+    converter.ignore_tables = True
+    converter.ignore_emphasis = True
+    converter.unicode_snob = True
+    return converter.handle(html).strip()
+
+
+def _text_with_template_syntax(text: str) -> str:
+    """Plain text (the preheader) for HTML, its personalization left as it is."""
+    protected = _Protected(text)
+    return protected.restore(escape(protected.text, quote=False))
+
+
+def _sender(campaign: Campaign) -> tuple[str, str, str]:
+    """(From name, From address, Reply-To) with the company's defaults."""
+    company = campaign.company
+    _, default_address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    name = campaign.from_name or company.sender_name or company.name
+    address = campaign.from_email or company.sender_email or default_address
+    reply_to = campaign.reply_to or company.reply_to_email
+    return name, address, reply_to
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str
+    html: str
+    text: str
+
+
+class _Clicks:
+    """`sq_click.<link id>` of one recipient: the tracked URL, signed when the template asks."""
+
+    __slots__ = ("recipient_id",)
+
+    def __init__(self, recipient_id: int):
+        self.recipient_id = recipient_id
+
+    def __getitem__(self, link_id: str) -> str:
+        return tracking.click_url(self.recipient_id, int(link_id))
+
+
+class PreparedCampaign:
+    """A campaign compiled for sending: `render_batch` is all that runs per recipient."""
+
+    def __init__(self, campaign: Campaign, source: str, links: dict[str, int], *, tracking_on: bool):
+        self.campaign = campaign
+        self.company_id = campaign.company_id
+        self.tracking_on = tracking_on
+        company = campaign.company
+        self.company = personalization.company_context(company)
+        name, address, reply_to = _sender(campaign)
+        self.envelope_from = address
+        self.domain = domain_of(address)
+        # Stable for a campaign, distinct between installations sharing a sending domain.
+        self.message_id_prefix = (
+            f"{campaign.pk}.{salted_hmac('campaigns.message_id', str(campaign.pk)).hexdigest()[:10]}"
+        )
+        self.skeleton = MessageSkeleton(
+            from_header=address_header(name, address),
+            reply_to=reply_to,
+            feedback_id=f"{campaign.pk}:{company.pk}:campaign:salloq",
+            unsubscribe_mailto=reply_to or address,
+        )
+        html, text = self._sources(source, links)
+        self.html_template = personalization.compile_template(html)
+        self.text_template = personalization.compile_template(text)
+        subject = campaign.subject or ""
+        self.subject = subject
+        self.subject_template = personalization.compile_template(subject) if "{" in subject else None
+        used = set()
+        for template in (self.html_template, self.text_template, self.subject_template):
+            if template is not None:
+                used |= personalization.used_sources(template)
+        self.used = frozenset(used)
+
+    def _sources(self, source: str, links: dict[str, int]) -> tuple[str, str]:
+        """The HTML and text templates: CSS inlined, links tracked, preheader, footer and pixel."""
+        protected = _Protected(source.replace("\r\n", "\n"))
+        document = protected.text
+        if not _DOCUMENT.search(document):
+            document = f"{DOCUMENT_HEAD}</head>\n<body>\n{document}\n</body>\n</html>\n"
+        inlined = _CSS_INLINER.inline(document)
+        if self.tracking_on and links:
+
+            def track(match: re.Match) -> str:
+                link_id = links.get(unescape(match.group(2)).strip())
+                if link_id is None or protected.has_token(match.group(2)):
+                    return match.group()
+                return match.group(1) + protected.token(f"{{{{ sq_click.{link_id} }}}}") + match.group(3)
+
+            inlined = _LINK_HREF.sub(track, inlined)
+        body = _BODY_OPEN.search(inlined)
+        body_end = _BODY_CLOSE.search(inlined)
+        body_html = inlined[body.end() : body_end.start()] if body and body_end else inlined
+        text = protected.restore(_html_text(protected.as_words(body_html)))
+        text += "\n\n-- \n" + _footer_source("emails/campaign_footer.txt")
+
+        preheader = ""
+        if self.campaign.preview_text:
+            preheader = _PREHEADER.format(text=_text_with_template_syntax(self.campaign.preview_text))
+        ending = protected.token("\n" + _footer_source("emails/campaign_footer.html"))
+        if self.tracking_on:
+            ending += protected.token(_PIXEL)
+        if body and body_end:
+            html = inlined[: body.end()] + "\n" + preheader + body_html + ending + inlined[body_end.start() :]
+        else:
+            html = preheader + inlined + ending
+        return protected.restore(html), text
+
+    # --- Per recipient
+
+    def _load(self, contact_ids: list[int]) -> dict[int, tuple]:
+        """Each contact's (row, fields, key information, commerce) in one query per kind."""
+        if not contact_ids:
+            return {}
+        columns = list(personalization.CONTACT_COLUMNS)
+        if "contact.tags" in self.used:
+            columns.append("tags")
+        if "contact.properties" in self.used:
+            columns.append("properties")
+        rows = {
+            row["id"]: row
+            for row in Contact.objects.for_company(self.company_id).filter(pk__in=contact_ids).values(*columns)
+        }
+        fields: dict[int, list] = {}
+        if "contact.fields" in self.used:
+            values = CustomFieldValue.objects.filter(contact_id__in=list(rows), field__company_id=self.company_id)
+            for contact_id, name, *typed in values.values_list(
+                "contact_id", "field__name", "text_value", "number_value", "date_value", "bool_value"
+            ):
+                value = next((v for v in typed if v is not None), None)
+                fields.setdefault(contact_id, []).append((name, _plain_number(value)))
+        key_information: dict[int, list] = {}
+        if "contact.key_information" in self.used:
+            values = KeyInformation.objects.filter(contact_id__in=list(rows)).values_list(
+                "contact_id", "name", "numeric_value", "text_value"
+            )
+            for contact_id, name, number, text in values:
+                key_information.setdefault(contact_id, []).append(
+                    (name, _plain_number(number) if number is not None else text)
+                )
+        commerce: dict[int, dict] = {}
+        if "commerce" in self.used:
+            columns = ["contact_id", *personalization.COMMERCE_COLUMNS.values()]
+            commerce = {
+                row["contact_id"]: row
+                for row in CommerceFacts.objects.filter(company_id=self.company_id, contact_id__in=list(rows)).values(
+                    *columns
+                )
+            }
+        return {
+            contact_id: (row, fields.get(contact_id), key_information.get(contact_id), commerce.get(contact_id))
+            for contact_id, row in rows.items()
+        }
+
+    def _values(self, loaded: tuple | None) -> dict:
+        row, fields, key_information, commerce = loaded or (None, None, None, None)
+        return {
+            "contact": personalization.contact_context(
+                row,
+                fields=personalization.named_values(fields) if fields else personalization.EMPTY,
+                key_information=personalization.named_values(key_information)
+                if key_information
+                else personalization.EMPTY,
+            ),
+            "commerce": personalization.commerce_context(commerce),
+            "company": self.company,
+        }
+
+    def _render(self, values: dict) -> tuple[str, str, str]:
+        """(subject, html, text) for one recipient's values."""
+        context = Context(values, autoescape=True)
+        html = self.html_template.render(context)
+        context.autoescape = False
+        text = self.text_template.render(context)
+        subject = self.subject_template.render(context) if self.subject_template is not None else self.subject
+        return " ".join(subject.split()), html, text
+
+    def render_batch(self, recipients: Sequence[CampaignRecipient]) -> list[RenderedMessage]:
+        """The messages of `recipients` (rows of this campaign), in their order."""
+        loaded = self._load([r.contact_id for r in recipients if r.contact_id is not None])
+        date = formatdate(usegmt=True)
+        messages = []
+        for recipient in recipients:
+            contact = loaded.get(recipient.contact_id)
+            values = self._values(contact)
+            unsubscribe_url = tracking.unsubscribe_url(recipient.pk)
+            values["unsubscribe_url"] = unsubscribe_url
+            values["preferences_url"] = _preferences_url(self.company_id, contact[0]) if contact else ""
+            values["sq_click"] = _Clicks(recipient.pk)
+            values["sq_pixel"] = tracking.open_pixel_url(recipient.pk)
+            subject, html, text = self._render(values)
+            message_id = f"{recipient.pk}.{self.message_id_prefix}@{self.domain}"
+            data = self.skeleton.message(
+                to=recipient.email,
+                subject=subject,
+                date=date,
+                message_id=message_id,
+                unsubscribe_url=unsubscribe_url,
+                text=text,
+                html=html,
+            )
+            messages.append(RenderedMessage(recipient.pk, recipient.email, self.envelope_from, message_id, data))
+        return messages
+
+    def render_untracked(self, contact: Contact | None) -> tuple[str, str, str, str]:
+        """(subject, html, text, unsubscribe URL) for a preview or test: the contact's own consent
+        links (no recipient row exists), "#" without a contact."""
+        loaded = self._load([contact.pk]) if contact is not None else {}
+        row = loaded.get(contact.pk) if contact is not None else None
+        values = self._values(row)
+        unsubscribe_url = consent.unsubscribe_url(contact) if contact is not None and contact.email else ""
+        values["unsubscribe_url"] = unsubscribe_url or "#"
+        values["preferences_url"] = _preferences_url(self.company_id, row[0]) if row else "#"
+        subject, html, text = self._render(values)
+        return subject, html, text, unsubscribe_url
+
+
+def _plain_number(value):
+    """A custom field's Decimal(6 places) as written: 3 rather than 3.000000."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value.normalize()
+    return value
+
+
+def _preferences_url(company_id: int, row: dict) -> str:
+    if not row.get("email"):
+        return ""
+    return consent.preferences_url(Contact(pk=row["id"], company_id=company_id, email=row["email"]))
+
+
+_PREPARED: OrderedDict[tuple, PreparedCampaign] = OrderedDict()
+
+
+def prepare(campaign: Campaign) -> PreparedCampaign:
+    """The frozen campaign compiled for sending, once per process while nothing it depends on
+    changes (the workers call this per batch)."""
+    company = campaign.company
+    links = dict(CampaignLink.objects.filter(campaign=campaign).values_list("url", "pk"))
+    fingerprint = hashlib.sha256(
+        repr(
+            (
+                campaign.frozen_source,
+                campaign.subject,
+                campaign.preview_text,
+                _sender(campaign),
+                company.name,
+                company.postal_address,
+                sorted(links.items()),
+            )
+        ).encode()
+    ).hexdigest()
+    key = (campaign.pk, fingerprint)
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        prepared = PreparedCampaign(campaign, campaign.frozen_source, links, tracking_on=True)
+        _PREPARED[key] = prepared
+        while len(_PREPARED) > _INLINE_CACHE_SIZE:
+            _PREPARED.popitem(last=False)
+    return prepared
+
+
+def _draft(campaign: Campaign) -> PreparedCampaign:
+    """A campaign as it would be sent now, untracked: from its content and template."""
+    source = merged_source(campaign)
+    check_campaign(campaign, source)
+    return PreparedCampaign(campaign, sanitize_html(source), {}, tracking_on=False)
+
+
+def render_preview(campaign: Campaign, contact: Contact | None) -> Preview:
+    """What `contact` (None: a contact with no data) would get, for the dashboard; ValidationError
+    naming the field for a template error."""
+    subject, html, text, _ = _draft(campaign).render_untracked(contact)
+    return Preview(subject=subject, html=html, text=text)
+
+
+def render_test_message(campaign: Campaign, to: str, contact: Contact | None = None) -> RenderedMessage:
+    """A test send to `to`: "[Test] " before the subject, links untracked, no recipient row."""
+    prepared = _draft(campaign)
+    subject, html, text, unsubscribe_url = prepared.render_untracked(contact)
+    message_id = f"test.{uuid4().hex}@{prepared.domain}"
+    data = prepared.skeleton.message(
+        to=to,
+        subject=TEST_SUBJECT_PREFIX + subject,
+        date=formatdate(usegmt=True),
+        message_id=message_id,
+        unsubscribe_url=unsubscribe_url,
+        text=text,
+        html=html,
+    )
+    return RenderedMessage(None, to, prepared.envelope_from, message_id, data)
