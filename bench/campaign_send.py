@@ -140,13 +140,14 @@ ARTICLE = """
 BODY = (
     "Made to last and chosen by our buyers this season: warm, light, and easy to care for. "
     "Every order this week ships free, and returns stay free for 60 days. "
-) * 4
+) * 5
 
 
 def campaign_content() -> str:
     """About 10 KB of newsletter HTML: a style block (inlined when sending), personalization in a
-    few places, six articles with a tracked link each, and a closing link."""
+    few places, eight articles with a link each, and a closing link."""
     titles = ["Wool Scarf", "Down Jacket", "Leather Boots", "Knit Beanie", "Thermal Gloves", "Cashmere Sweater"]
+    titles += ["Fleece Blanket", "Rain Coat"]
     articles = "".join(ARTICLE.format(title=title, slug=title.lower().replace(" ", "-"), body=BODY) for title in titles)
     return f"""<style>
   .wrapper {{ background: #f4f4f4; font-family: Helvetica, Arial, sans-serif; }}
@@ -157,7 +158,7 @@ def campaign_content() -> str:
 <table class="wrapper" width="100%" cellpadding="0" cellspacing="0">
 <tr><td>
   <h1>Hi {{{{ contact.first_name|default:"there" }}}} {{{{ contact.last_name }}}},</h1>
-  <p>Winter is here, and so are our new arrivals at {{{{ company.name }}}}. We picked six for you.</p>
+  <p>Winter is here, and so are our new arrivals at {{{{ company.name }}}}. We picked eight for you.</p>
 </td></tr>{articles}
 <tr><td>
   <p>This message was sent to {{{{ contact.email }}}}.
@@ -260,7 +261,13 @@ class Workers:
                 "--logfile",
                 str(log_file),
             ]
-            self.procs.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True))
+            # Celery prints its banner on stdout whatever --logfile says: into the log too.
+            with log_file.open("ab") as output:
+                self.procs.append(
+                    subprocess.Popen(
+                        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                    )
+                )
         deadline = time.monotonic() + 90
         for proc, log_file in zip(self.procs, self.logs, strict=True):
             while not (log_file.exists() and " ready." in log_file.read_text(errors="replace")):
@@ -373,6 +380,7 @@ class Bench:
         the start call in this process, campaign id)."""
         from django.db import connection
 
+        import campaigns.tasks  # noqa: F401  registers the send task's name in this process (see below)
         from campaigns.delivery import send_campaign
 
         _, expected = self.lists[list_name]
@@ -615,11 +623,19 @@ def profile_breakdown(files: list[Path], messages: int, top: int = 25) -> dict:
             caller_part = _part(caller) or "other"
             parts[caller_part] = parts.get(caller_part, 0.0) + caller_times[2]
     total = sum(parts.values())
+    by_file: dict[str, float] = {}
+    for function, (_, _, own, _, _) in stats.stats.items():
+        if function[0] != "~":
+            name = "/".join(Path(function[0]).parts[-2:])
+            by_file[name] = by_file.get(name, 0.0) + own
     ranked = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
     return {
         "messages": messages,
         "cpu_us_per_message_profiled": total / messages * 1e6,
         "parts_us_per_message": {k: v / messages * 1e6 for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
+        "files_own_us_per_message": {
+            name: own / messages * 1e6 for name, own in sorted(by_file.items(), key=lambda kv: -kv[1])[:top]
+        },
         "top_own_time": [
             {
                 "function": f"{Path(f[0]).name}:{f[1]}({f[2]})",
@@ -778,7 +794,8 @@ def measure(args: argparse.Namespace, scratch: Path, prefix: str, peer_dir: Path
                 flag.unlink()
             files = sorted((scratch / "profiles").glob("worker-*.pstats"))
             if not files:
-                raise BenchError("the profiled campaign left no profile")
+                logs = "\n".join(read_tail(log_file) for log_file in bench.workers.logs)
+                raise BenchError(f"the profiled campaign left no profile:\n{logs}")
             profile = profile_breakdown(files, args.profile_contacts)
             log(f"profiled campaign of {args.profile_contacts} sent ({seconds:.1f} s)")
     finally:
