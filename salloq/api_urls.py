@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("events.api.urls")),
     path("", include("contacts.api.urls")),
     path("", include("catalog.api.urls")),
+    path("", include("campaigns.api.urls")),
     # Signed by the company's webhook secret instead of an API key (the gateway lets it through).
     re_path(r"^webhook/?$", WebhookView.as_view(), name="webhook"),
     # [\s\S]: a path holding an encoded newline (%0A) is still an API 404, not Django's HTML page

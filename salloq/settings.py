@@ -458,6 +458,8 @@ SPECTACULAR_SETTINGS = {
         "ContactStatusEnum": "contacts.models.ContactStatus",
         "MembershipStatusEnum": "contacts.models.MembershipStatus",
         "OrderStatusEnum": "catalog.models.OrderStatus",
+        "CampaignTypeEnum": "campaigns.models.CampaignType",
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
         # Per-item results of the catalog's batch upserts (products, orders).
         "UpsertResultStatusEnum": ["created", "updated", "unchanged", "invalid"],
     },

@@ -32,7 +32,8 @@ SCHEDULED_AT_DESCRIPTION = (
     "(its TIME_ZONE setting, UTC unless set)."
 )
 # No control characters: the subject and the sender's name are mail headers.
-HEADER_TEXT = f"^{HEADER_NAME_CHAR}*$"
+# "+", not "*": "" is documented beside it (allow_blank), and must match only one of the two.
+HEADER_TEXT = f"^{HEADER_NAME_CHAR}+$"
 BLANKABLE_EMAIL = {"type": "string", "maxLength": 254, "anyOf": [{"pattern": EMAIL_PATTERN}, {"maxLength": 0}]}
 
 

@@ -152,6 +152,7 @@ class CampaignViewSet(CampaignsAPIView, viewsets.GenericViewSet):
         return self.campaign_answer(campaign.pk)
 
     @extend_schema(
+        operation_id="campaigns_pause",
         request=None,
         responses={200: s.CampaignSerializer},
         description="Pause a sending campaign: workers stop after their batch; nobody is skipped or repeated.",
@@ -161,13 +162,17 @@ class CampaignViewSet(CampaignsAPIView, viewsets.GenericViewSet):
         return self._transition(delivery.pause_campaign)
 
     @extend_schema(
-        request=None, responses={200: s.CampaignSerializer}, description="Resume a paused campaign where it stopped."
+        operation_id="campaigns_resume",
+        request=None,
+        responses={200: s.CampaignSerializer},
+        description="Resume a paused campaign where it stopped.",
     )
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         return self._transition(delivery.resume_campaign)
 
     @extend_schema(
+        operation_id="campaigns_cancel",
         request=None,
         responses={200: s.CampaignSerializer},
         description="Cancel a scheduled, sending or paused campaign; recipients not yet sent to are skipped.",
@@ -177,6 +182,7 @@ class CampaignViewSet(CampaignsAPIView, viewsets.GenericViewSet):
         return self._transition(delivery.cancel_campaign)
 
     @extend_schema(
+        operation_id="campaigns_test",
         request=s.CampaignTestSerializer,
         responses={200: s.CampaignTestResultSerializer},
         description="Send the campaign as it is now to these addresses, with a '[Test] ' subject and no tracking.",
@@ -191,6 +197,7 @@ class CampaignViewSet(CampaignsAPIView, viewsets.GenericViewSet):
         return Response({"campaign_id": campaign.pk, "sent": sent, "emails": emails})
 
     @extend_schema(
+        operation_id="campaigns_stats",
         responses={200: s.CampaignStatsSerializer},
         description="The campaign's report: delivery, unique and total opens and clicks, clicks per link, over time.",
     )

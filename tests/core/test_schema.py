@@ -116,6 +116,18 @@ SETTINGS = {
                 }
             },
         },
+        # A campaign or template names lists, segments and a template that must be the company's,
+        # personalization that must compile, a send time that must be a real date to come, and its state
+        # decides what may happen to it (frozen content, pause of a draft): a 400 naming the field.
+        {
+            "include-path-regex": "^/api/(campaigns|templates)",
+            "include-method": ["POST", "PUT", "PATCH", "DELETE"],
+            "checks": {
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+                }
+            },
+        },
         # DELETE /api/api-keys/{id} revokes: the key stops working and its record stays for the
         # audit trail (the operation's description and the README say so), so GET /api/api-keys/{id}
         # answers the revoked key with "status": "revoked". That is not a deleted resource still
