@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from campaigns.views import sending_settings as sending_settings_views
 from contacts.views import consent as consent_views
 from salloq.core import settings_views
 from salloq.core import views as core_views
@@ -27,6 +28,8 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("events/", include("events.urls")),
     path("catalog/", include("catalog.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("settings/sending/", sending_settings_views.sending_settings, name="sending_settings"),
     path("settings/shop/", include("connector.urls")),
     # Public consent pages, linked from emails: no login, the signed token is the credential.
     path("c/confirm/<str:token>/", consent_views.confirm, name="consent_confirm"),

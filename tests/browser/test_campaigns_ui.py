@@ -49,7 +49,15 @@ def tracked_paths(message) -> tuple[str, str]:
 
 
 def test_create_send_and_read_the_report(
-    page, log_in, marketer, customers, company, smtp_sink, celery_worker_thread, browser_errors, screenshot  # noqa: F811
+    page,
+    log_in,
+    marketer,
+    customers,
+    company,
+    smtp_sink,
+    celery_worker_thread,
+    browser_errors,
+    screenshot,  # noqa: F811
 ):
     log_in(marketer)
     page.goto(reverse("campaigns:campaigns"))
@@ -58,7 +66,8 @@ def test_create_send_and_read_the_report(
     page.get_by_label("Subject").fill('Warm up, {{ contact.first_name|default:"friend" }}')
     page.get_by_label("Preheader").fill("Everything at half price")
     page.get_by_label("Content").fill(
-        '<h1>Hello {{ contact.first_name|default:"there" }}</h1><p><a href="https://shop.example/winter">Shop now</a></p>'
+        '<h1>Hello {{ contact.first_name|default:"there" }}</h1>'
+        '<p><a href="https://shop.example/winter">Shop now</a></p>'
     )
     expect(page.locator("#audience-count")).to_contain_text("Choose a list")
     page.locator("#fieldset-lists").get_by_label("Customers").check()

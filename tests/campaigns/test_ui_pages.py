@@ -111,7 +111,7 @@ def test_list_filters_by_status_and_answers_htmx_with_the_table_alone(marketer_c
     page = html(response)
     assert page.lstrip().startswith('<div id="campaign-table"')
     assert "Old news" in page and "Spring sale" not in page
-    assert response["Vary"] == "HX-Request"
+    assert "HX-Request" in response["Vary"]
     assert 'id="new-campaign"' in html(marketer_client.get(reverse("campaigns:campaigns")))
 
 
@@ -207,7 +207,7 @@ def test_viewer_cannot_open_the_editor_nor_write(client, company, campaign, news
 
 def test_live_audience_count_leaves_out_unsubscribed_pending_and_excluded(marketer_client, company, newsletter):
     staff = ContactListFactory(company=company, name="Staff")
-    ListMembershipFactory(contact_list=staff, contact=newsletter.contacts.get(email="bob@example.com"))
+    ListMembershipFactory(contact_list=staff, contact=Contact.objects.for_company(company).get(email="bob@example.com"))
     url = reverse("campaigns:audience_count")
     response = marketer_client.get(url, {"lists": [newsletter.pk]}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
@@ -234,7 +234,7 @@ def test_preview_as_a_contact_is_a_sandboxed_iframe(viewer_client, company, camp
     frame = re.search(r"<iframe[^>]*>", page).group(0)
     assert 'sandbox=""' in frame
     assert "Hi Ann" in frame  # in the escaped srcdoc
-    assert "<p>" not in frame  # escaped, not raw markup
+    assert "&lt;p&gt;Hi Ann&lt;/p&gt;" in frame  # escaped into the attribute, never raw markup
     assert re.search(r'id="preview-subject">Hello Ann<', page)
     assert "'unsafe-inline'" in response["Content-Security-Policy"]
     assert "script-src 'self';" in response["Content-Security-Policy"]
@@ -358,7 +358,8 @@ def test_report_shows_figures_links_and_the_timeline(viewer_client, campaign):
     assert re.search(r"https://shop.example/sale</td><td class=\"num\">1</td><td class=\"num\">1</td>", page)
     data = json.loads(re.search(r'<script id="timeline-data" type="application/json">(.*?)</script>', page, re.S)[1])
     assert sum(point["opens"] for point in data) == 2 and sum(point["clicks"] for point in data) == 1
-    assert "vendor/chart-4.6.1.umd.min.js" in page and "cdn" not in page.lower()
+    assert "vendor/chart-4.6.1.umd.min.js" in page
+    assert not re.search(r'<script[^>]+src="(https?:)?//', page)  # vendored, no CDN
 
 
 # --- Tenant isolation ---------------------------------------------------------------------------------
