@@ -31,6 +31,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
+from campaigns import services as campaign_services
 from connector import services as connector_services
 from contacts import bulk_actions, consent, imports, services
 from contacts.segments.services import segment_create
@@ -191,6 +192,21 @@ class World:
             resources=["products"],
             sync_interval_minutes=60,
         )
+        # A template and a draft campaign using it, sent to the newsletter (the campaign pages and
+        # /api/campaigns/{id}; the API's send may well start it, after which its edits are refused).
+        self.template = campaign_services.template_create(
+            company=self.company, data={"name": "Layout", "html": "<div>{{ content }}</div>"}
+        )
+        self.campaign = campaign_services.campaign_create(
+            company=self.company,
+            data={
+                "name": "Hostile sale",
+                "subject": "Hi {{ contact.first_name }}",
+                "content": "<p>Sale</p>",
+                "template_id": self.template.pk,
+                "list_id": self.contact_list.pk,
+            },
+        )
 
 
 @pytest.fixture
@@ -347,6 +363,10 @@ def _path_values(world: World, path: str) -> dict[str, str]:
         return {"id": str(world.decoy_key.pk)}
     if path.startswith("/api/blacklist/"):
         return {"email": world.suppressed}
+    if path.startswith("/api/campaigns/"):
+        return {"id": str(world.campaign.pk), "campaign_id": str(world.campaign.pk)}
+    if path.startswith("/api/templates/"):
+        return {"id": str(world.template.pk)}
     return {}
 
 
@@ -524,6 +544,8 @@ def _dashboard_url(world: World, client: Client, route: str, contact=None) -> st
         "collection_id": world.collection.pk,
         "store_id": world.store.pk,
         "order_id": world.order.pk,
+        "campaign_id": world.campaign.pk,
+        "template_id": world.template.pk,
     }
     if route.startswith("c/confirm/"):
         values["token"] = consent.confirmation_token(world.membership)
