@@ -8,7 +8,7 @@ row's counters hold the human figures (campaigns.tracking updates them only for 
 activity rows give the per-link figures and the timeline.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncHour
@@ -100,7 +100,9 @@ def _activity_by_hour(campaign: Campaign) -> tuple[dict[datetime, dict[str, int]
         if row["is_machine"]:
             machine[row["kind"]] += row["count"]
         else:
-            buckets.setdefault(row["hour"], {ActivityKind.OPEN: 0, ActivityKind.CLICK: 0})[row["kind"]] += row["count"]
+            # In UTC from here on: arithmetic on local times would go wrong across a DST change.
+            hour = row["hour"].astimezone(UTC)
+            buckets.setdefault(hour, {ActivityKind.OPEN: 0, ActivityKind.CLICK: 0})[row["kind"]] += row["count"]
     return buckets, machine
 
 
@@ -114,34 +116,42 @@ def _timeline(campaign: Campaign, buckets: dict[datetime, dict[str, int]]) -> li
     start = _floor_hour(campaign.started_at) if campaign.started_at else first_hour
     start = min(start, first_hour)
     hourly_end = start + HOURLY_SPAN
-    # Keyed by (unit, start of the bucket): the first day's midnight falls inside the hours.
+    # Keyed by (unit, start of the bucket in UTC): the first day's midnight falls inside the hours.
     timeline: dict[tuple[str, datetime], dict] = {}
     hour = start
     while hour < hourly_end and hour <= last_hour:
-        timeline["hour", hour] = {"at": hour, "unit": "hour", "opens": 0, "clicks": 0}
+        timeline["hour", hour] = _bucket(hour, "hour")
         hour += timedelta(hours=1)
     if last_hour >= hourly_end:
         day = _day_of(hourly_end)
         while day <= last_hour:
-            timeline["day", day] = {"at": max(day, hourly_end), "unit": "day", "opens": 0, "clicks": 0}
+            timeline["day", day] = _bucket(max(day, hourly_end), "day")
             day = _next_day(day)
     for hour, counts in buckets.items():
         key = ("hour", hour) if hour < hourly_end else ("day", _day_of(hour))
-        timeline[key]["opens"] += counts[ActivityKind.OPEN]
-        timeline[key]["clicks"] += counts[ActivityKind.CLICK]
-    return sorted(timeline.values(), key=lambda bucket: bucket["at"])
+        bucket = timeline.setdefault(key, _bucket(key[1], key[0]))
+        bucket["opens"] += counts[ActivityKind.OPEN]
+        bucket["clicks"] += counts[ActivityKind.CLICK]
+    # By instant: local times of one zone compare by their wall clock, wrong in a repeated hour.
+    return sorted(timeline.values(), key=lambda bucket: bucket["at"].astimezone(UTC))
+
+
+def _bucket(at: datetime, unit: str) -> dict:
+    return {"at": timezone.localtime(at), "unit": unit, "opens": 0, "clicks": 0}
 
 
 def _floor_hour(moment: datetime) -> datetime:
-    return timezone.localtime(moment).replace(minute=0, second=0, microsecond=0)
+    """The start of the local hour (TruncHour's buckets), in UTC."""
+    return timezone.localtime(moment).replace(minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 def _day_of(moment: datetime) -> datetime:
+    """Local midnight of the day, in UTC."""
     local = timezone.localtime(moment)
-    return timezone.make_aware(datetime(local.year, local.month, local.day))
+    return timezone.make_aware(datetime(local.year, local.month, local.day)).astimezone(UTC)
 
 
 def _next_day(day: datetime) -> datetime:
     # Through the date, not +24 h: a day with a DST change is 23 or 25 hours long.
     following = timezone.localtime(day).date() + timedelta(days=1)
-    return timezone.make_aware(datetime(following.year, following.month, following.day))
+    return timezone.make_aware(datetime(following.year, following.month, following.day)).astimezone(UTC)

@@ -6,6 +6,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -183,6 +184,58 @@ def test_short_campaigns_get_hourly_buckets_only(company, settings):
     timeline = campaign_stats(campaign)["timeline"]
     assert [bucket["unit"] for bucket in timeline] == ["hour"] * 6
     assert [bucket["clicks"] for bucket in timeline] == [0, 1, 0, 0, 0, 1]
+
+
+def test_timeline_buckets_follow_local_time_across_daylight_saving_changes(company, settings):
+    # Europe/Berlin: clocks go from 02:00 to 03:00 on 29 March 2026 and from 03:00 back to 02:00
+    # on 25 October 2026.
+    settings.TIME_ZONE = "Europe/Berlin"
+    berlin = ZoneInfo("Europe/Berlin")
+    campaign, (link, *_), (recipient,) = build_campaign(company, [RecipientStatus.SENT])
+    spring = datetime(2026, 3, 29, 0, 30, tzinfo=berlin)
+    Campaign.objects.filter(pk=campaign.pk).update(started_at=spring)
+    CampaignRecipient.objects.filter(pk=recipient.pk).update(sent_at=spring)
+    campaign.refresh_from_db()
+    # Real hours apart (arithmetic on Berlin wall time would land twice in 03:00-04:00).
+    moments = [spring.astimezone(UTC) + timedelta(hours=n, minutes=5) for n in range(5)]
+    moments.append(datetime(2026, 4, 2, 12, tzinfo=berlin))
+    for moment in moments:
+        with time_machine.travel(moment, tick=False):
+            tracking.record_click(recipient_id=recipient.pk, link_id=link.pk, user_agent=HUMAN, method="GET")
+    timeline = campaign_stats(campaign)["timeline"]
+    hours = [bucket for bucket in timeline if bucket["unit"] == "hour"]
+    assert len(hours) == 48
+    instants = [bucket["at"].astimezone(UTC) for bucket in hours]
+    assert all(b - a == timedelta(hours=1) for a, b in zip(instants, instants[1:], strict=False))
+    assert [bucket["at"].astimezone(berlin).hour for bucket in hours[:5]] == [0, 1, 3, 4, 5]
+    assert [bucket["clicks"] for bucket in hours[:6]] == [1, 1, 1, 1, 1, 0]
+    days = [bucket for bucket in timeline if bucket["unit"] == "day"]
+    assert [(d["at"].astimezone(berlin).day, d["at"].astimezone(berlin).hour) for d in days] == [
+        (31, 1),  # where the 48 hours end
+        (1, 0),
+        (2, 0),
+    ]
+    assert [d["clicks"] for d in days] == [0, 0, 1]
+
+    autumn = datetime(2026, 10, 23, 10, tzinfo=berlin)
+    campaign, (link, *_), (recipient,) = build_campaign(company, [RecipientStatus.SENT])
+    Campaign.objects.filter(pk=campaign.pk).update(started_at=autumn)
+    CampaignRecipient.objects.filter(pk=recipient.pk).update(sent_at=autumn)
+    campaign.refresh_from_db()
+    for moment in [
+        autumn + timedelta(hours=1),
+        datetime(2026, 10, 25, 23, tzinfo=berlin),
+        datetime(2026, 10, 26, 9, tzinfo=berlin),
+    ]:
+        with time_machine.travel(moment, tick=False):
+            tracking.record_open(recipient_id=recipient.pk, user_agent=HUMAN, method="GET")
+    days = [bucket for bucket in campaign_stats(campaign)["timeline"] if bucket["unit"] == "day"]
+    # 48 real hours after 10:00 on the 23rd is 09:00 on the 25th (a 25-hour day); the next day
+    # starts at local midnight.
+    assert [(d["at"].astimezone(berlin).day, d["at"].astimezone(berlin).hour, d["opens"]) for d in days] == [
+        (25, 9, 1),
+        (26, 0, 1),
+    ]
 
 
 def test_stats_read_only_the_campaigns_own_rows(company, other_company):
