@@ -107,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="recipients of the profiled campaign (default: min(--contacts, 20000)); 0: no profile",
     )
+    parser.add_argument("--profile-out", type=Path, help="also write the merged profile there (pstats)")
     parser.add_argument("--time-limit", type=int, default=3600, help="abort (and clean up) after this many seconds")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432", help="server, without database")
     parser.add_argument("--db-name", default="salloq_bench_campaign_send", help="scratch database, dropped after")
@@ -610,6 +611,21 @@ def _part(function: tuple[str, int, str]) -> str | None:
     return "other"
 
 
+def _settled_profiles(directory: Path) -> list[Path]:
+    """The workers' profile files once both are written and no longer change: the last rows are
+    sent before the tasks that sent them return (and write their profile)."""
+    deadline = time.monotonic() + 60
+    last: list[tuple[str, float]] = []
+    while time.monotonic() < deadline:
+        files = sorted(directory.glob("worker-*.pstats"))
+        state = [(f.name, f.stat().st_mtime) for f in files]
+        if len(files) >= CONNECTIONS and state == last:
+            return files
+        last = state
+        time.sleep(1.0)
+    return sorted(directory.glob("worker-*.pstats"))
+
+
 def profile_breakdown(files: list[Path], messages: int, top: int = 25) -> dict:
     stats = pstats.Stats(*[str(f) for f in files])
     parts: dict[str, float] = {}
@@ -792,11 +808,13 @@ def measure(args: argparse.Namespace, scratch: Path, prefix: str, peer_dir: Path
                 seconds, _, _ = bench.send_and_wait("profile", "Profiled")
             finally:
                 flag.unlink()
-            files = sorted((scratch / "profiles").glob("worker-*.pstats"))
+            files = _settled_profiles(scratch / "profiles")
             if not files:
                 logs = "\n".join(read_tail(log_file) for log_file in bench.workers.logs)
                 raise BenchError(f"the profiled campaign left no profile:\n{logs}")
             profile = profile_breakdown(files, args.profile_contacts)
+            if args.profile_out:
+                pstats.Stats(*[str(f) for f in files]).dump_stats(str(args.profile_out))
             log(f"profiled campaign of {args.profile_contacts} sent ({seconds:.1f} s)")
     finally:
         if bench.workers is not None:
@@ -895,6 +913,9 @@ def report(summary: Summary) -> None:
         )
         for part, micros in profile["parts_us_per_message"].items():
             print(f"  {part:62} {micros:7.1f} us")
+        print("  files by own CPU time (us a message):")
+        for name, micros in list(profile["files_own_us_per_message"].items())[:12]:
+            print(f"    {name:70} {micros:7.1f}")
         print("  top functions by own CPU time (us a message, own / cumulative):")
         for row in profile["top_own_time"][:15]:
             print(
