@@ -42,6 +42,7 @@ MAX_DATA_CHARACTERS = 64 * 1024
 # Money goes to Event.value, numeric(14, 2).
 MONEY_LIMIT = Decimal(10) ** 12
 CENT = Decimal("0.01")
+_MONEY_LIMIT_NUMBER = 10**12
 # RFC 3339 with its offset (Z or +hh:mm), years 1900 to 2199: a timestamp any shop sends, and one
 # every database stores whatever its offset.
 OCCURRED_AT_PATTERN = re.compile(r"(19|20|21)\d\d-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
@@ -113,6 +114,8 @@ class CleanEvent:
     idempotency_key: str | None
     external: bool = False
     names: dict[str, str] = field(default_factory=dict)
+    # `data` as JSON text (written for the size check), for a writer that sends it as is.
+    data_json: str | None = None
 
 
 class EventInputError(Exception):
@@ -163,6 +166,11 @@ def _identifier(errors: dict, path: str, raw, *, max_length: int = MAX_IDENTIFIE
 
 def money(errors: dict, path: str, raw) -> Decimal | None:
     """A JSON number as an exact Decimal (read from its text, never through float arithmetic)."""
+    # The usual price or quantity, as parse_decimal would read it, without its general checks: a
+    # float below the limit has a short, finite repr that is below it too; zero of either sign is 0.
+    kind = raw.__class__
+    if (kind is float or kind is int) and -_MONEY_LIMIT_NUMBER < raw < _MONEY_LIMIT_NUMBER:
+        return (Decimal(repr(raw)) if kind is float else Decimal(raw)) if raw else Decimal(0)
     if not isinstance(raw, float | int) or isinstance(raw, bool):
         _add(errors, path, "Must be a number.")
         return None
@@ -295,12 +303,13 @@ def clean_event(raw: Any, *, idempotency_key: str | None = None) -> CleanEvent:
     email = values.get("email") or ""
     if not email and not values.get("customer_id") and not any(p.startswith("event_data.") for p in errors):
         _add(errors, "event_data.email", NEEDS_CONTACT)
-    _size(errors, "event_data", data)
+    data_json = _size(errors, "event_data", data)
     if errors:
         raise EventInputError(errors)
     return CleanEvent(
         event_type=event_type,
         data=data,
+        data_json=data_json,
         email=email,
         customer_id=values.get("customer_id"),
         first_name=values.get("first_name"),
@@ -320,11 +329,14 @@ def _external_extras(errors: dict, path: str, event: dict) -> None:
         _add(errors, f"{path}.currency", "Must be a three-letter ISO 4217 code in capitals, e.g. EUR.")
 
 
-def _size(errors: dict, path: str, data: dict) -> None:
+def _size(errors: dict, path: str, data: dict) -> str | None:
+    """Refuses data longer than MAX_DATA_CHARACTERS of JSON; returns the JSON text it measured."""
     if errors:
-        return
-    if len(json.dumps(data, ensure_ascii=False)) > MAX_DATA_CHARACTERS:
+        return None
+    text = json.dumps(data, ensure_ascii=False)
+    if len(text) > MAX_DATA_CHARACTERS:
         _add(errors, path, f"Must be at most {MAX_DATA_CHARACTERS} characters of JSON.")
+    return text
 
 
 def _key(errors: dict, raw: dict, given: str | None, event_type: str | None, values: dict) -> str | None:

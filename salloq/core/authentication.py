@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
-from . import apikeys, cache, ratelimit
+from . import apikeys, cache, ratelimit, redis_access
 from .errors import ApiError
 from .models import ApiKey
 
@@ -60,6 +60,24 @@ COMPANY_ID_RE = re.compile(r"[0-9]{1,19}")
 
 def principal_cache_key(key_hash: str) -> str:
     return f"apikey:{key_hash}"
+
+
+# The cached lookups this process decoded last, by their bytes in Redis. Redis is still read on every
+# request (a revoked or deleted key's entry is gone at once); only unpickling the same bytes again
+# is saved. An ApiPrincipal is immutable, so one instance can serve every request that reads them.
+_decoded_principals: dict[bytes, ApiPrincipal] = {}
+DECODED_PRINCIPALS_MAX = 1024
+
+
+def _decode_principal(backend, raw: bytes):
+    principal = _decoded_principals.get(raw)
+    if principal is None:
+        principal = redis_access.loads(backend, raw)
+        if isinstance(principal, ApiPrincipal):
+            if len(_decoded_principals) >= DECODED_PRINCIPALS_MAX:
+                _decoded_principals.clear()
+            _decoded_principals[raw] = principal
+    return principal
 
 
 def _principal_from_database(key_hash: str) -> ApiPrincipal | None:
@@ -165,7 +183,10 @@ def authenticate_request(request) -> tuple[ApiPrincipal, ratelimit.RateLimitStat
     key_hash = apikeys.hash_key(raw_key)
     # One round trip: the cached lookup of the key and the count of this request.
     principal, count, reset = ratelimit.fetch_and_hit(
-        principal_cache_key(key_hash), f"key:{key_hash[:32]}", fetch_ttl=PRINCIPAL_CACHE_SECONDS
+        principal_cache_key(key_hash),
+        f"key:{key_hash[:32]}",
+        fetch_ttl=PRINCIPAL_CACHE_SECONDS,
+        decode=_decode_principal,
     )
     if principal is None:
         principal = _principal_from_database(key_hash)

@@ -1,7 +1,8 @@
 import logging
+from functools import lru_cache
 
 from django.conf import settings
-from django.urls import resolve
+from django.urls import get_resolver, get_urlconf
 
 from . import cache, ratelimit
 from .authentication import COMPANY_ID_RE, OWS, authenticate_request
@@ -25,6 +26,24 @@ def _is_under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+@lru_cache(maxsize=4096)
+def _resolve(resolver, path: str):
+    """Django's resolve(path), remembered per URL resolver and path: resolution is a function of the
+    two, and walking the API's nested URL patterns is a real share of a short request. Keyed by
+    the resolver itself, so a changed ROOT_URLCONF (or request.urlconf) resolves afresh; a path
+    that matches nothing raises Resolver404 each time (exceptions are not remembered). Only short
+    paths are remembered, so the cache's size stays small whatever paths clients send."""
+    return resolver.resolve(path)
+
+
+RESOLVE_CACHE_MAX_PATH = 200
+
+
+def _resolve_api_path(path: str):
+    resolver = get_resolver(get_urlconf())
+    return _resolve(resolver, path) if len(path) <= RESOLVE_CACHE_MAX_PATH else resolver.resolve(path)
+
+
 def _call_api_view(request):
     """What Django's handler does after the middleware chain, for an API request: resolve the
     URL, call the view, render its response.
@@ -36,7 +55,7 @@ def _call_api_view(request):
     middleware the API needs goes before the gateway in settings.MIDDLEWARE
     (tests/core/test_gateway_middleware_order.py keeps the list after it to the dashboard's).
     """
-    match = request.resolver_match = resolve(request.path_info)
+    match = request.resolver_match = _resolve_api_path(request.path_info)
     response = match.func(request, *match.args, **match.kwargs)
     if callable(getattr(response, "render", None)):
         response = response.render()

@@ -52,7 +52,7 @@ class RateLimitState:
 
 
 def fetch_and_hit(
-    fetch_key: str | None, bucket: str, now: float | None = None, *, fetch_ttl: float = 0
+    fetch_key: str | None, bucket: str, now: float | None = None, *, fetch_ttl: float = 0, decode=None
 ) -> tuple[object, int, int]:
     """Count one request against `bucket` this hour and, in the same round trip, read `fetch_key`
     from the cache. Returns (cached value or None, count after this request, reset time).
@@ -61,7 +61,8 @@ def fetch_and_hit(
     pipeline: on the API path each round trip is a large share of the cost (bench/README.md).
     The value is withheld (None) while Redis is unreachable and for `fetch_ttl` (its lifetime
     in the cache) after it is back: it may have been cached before a change that could not be
-    forgotten in the cache meanwhile.
+    forgotten in the cache meanwhile. `decode(backend, raw)` reads the value Redis returned
+    (redis_access.loads, the cache's own decoding, when not given).
     """
     now = time.time() if now is None else now
     window_start = int(now) // WINDOW_SECONDS * WINDOW_SECONDS
@@ -90,7 +91,7 @@ def fetch_and_hit(
                     raw = replies[2] if fetch_key is not None else None
                     if raw is None or backend.breaker.recovered_within(fetch_ttl):
                         return None, int(replies[0]), reset
-                    return redis_access.loads(backend, raw), int(replies[0]), reset
+                    return (decode or redis_access.loads)(backend, raw), int(replies[0]), reset
                 _report_refusal(refusals[0])
         # Nothing cached can be read (or trusted): the caller looks the key up in the database.
         return None, fallback_counters.hit(counter_key, window_start), reset
