@@ -152,7 +152,8 @@ class CampaignRecipient(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_recipient_unique_contact"),
             models.CheckConstraint(
-                condition=models.Q(status__in=[s.value for s in RecipientStatus]), name="campaign_recipient_status_valid"
+                condition=models.Q(status__in=[s.value for s in RecipientStatus]),
+                name="campaign_recipient_status_valid",
             ),
         ]
         indexes = [
