@@ -114,9 +114,9 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     CONTENT_SLOT: "In a template's layout: where the campaign's content goes",
 }
 
-# Variables the renderer itself adds to the prepared templates (tracked links, the open pixel).
+# Variables the renderer itself adds to the prepared templates (the open pixel).
 # Not in TEMPLATE_VARIABLES, so a campaign's own source that names them is refused.
-INTERNAL_VARIABLES = frozenset({"sq_click", "sq_pixel"})
+INTERNAL_VARIABLES = frozenset({"sq_pixel"})
 _TOP_LEVEL = frozenset({"contact", "commerce", "company", *LINK_VARIABLES, CONTENT_SLOT})
 _FORLOOP_ATTRIBUTES = frozenset({"counter", "counter0", "revcounter", "revcounter0", "first", "last", "parentloop"})
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from email.utils import formatdate, parseaddr
 from functools import lru_cache
 from html import escape, unescape
+from typing import NamedTuple
 from uuid import uuid4
 
 import css_inline
@@ -35,6 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template import Context
 from django.template.loader import get_template
+from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 from catalog.models import CommerceFacts
@@ -271,6 +273,23 @@ def freeze(campaign: Campaign) -> None:
 
 # --- Preparing --------------------------------------------------------------------------------
 
+# Tracked links are not template variables (a variable lookup and a signature per link and part
+# were most of a message's cost): the prepared templates carry LINK_MARK + link id + LINK_END,
+# which no template syntax produces, and `_splice` puts each recipient's signed URL there, signing
+# each link once for both parts. Control characters, so no source or contact value carries them
+# (`_without_marks`).
+LINK_MARK = "\x01"
+LINK_END = "\x02"
+# The recipient's own links in the footer and the pixel, marked the same way.
+UNSUBSCRIBE_MARK = "u"
+PREFERENCES_MARK = "p"
+OPEN_MARK = "o"
+
+
+def _mark(key: object) -> str:
+    return f"{LINK_MARK}{key}{LINK_END}"
+
+
 # The hidden preheader: mail clients show it after the subject. The padding keeps them from
 # filling the preview with the body's first words.
 _PREHEADER = (
@@ -278,13 +297,29 @@ _PREHEADER = (
     'overflow:hidden;mso-hide:all;color:transparent">{text}' + "&#847;&zwnj;&nbsp;" * 40 + "</div>\n"
 )
 _PIXEL = (
-    '<img src="{{ sq_pixel }}" width="1" height="1" alt="" '
+    f'<img src="{LINK_MARK}{OPEN_MARK}{LINK_END}" width="1" height="1" alt="" '
     'style="display:block;border:0;width:1px;height:1px;overflow:hidden">\n'
 )
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 _CSS_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 _INLINE_CACHE_SIZE = 32
+
+
+# Lines this long are broken inside their tags, so most messages can go as they are (7bit needs
+# lines of at most 998 characters; minified HTML is one line).
+_LONG_LINE = 700
+_TAG_NAME_THEN_SPACE = re.compile(r"(<[a-zA-Z][a-zA-Z0-9]*) +")
+
+
+def _short_lines(html: str) -> str:
+    """The HTML with a line break after the name of each tag on its long lines (where whitespace
+    means nothing), so a personalized line rarely passes 998 characters."""
+    if len(html) <= _LONG_LINE:
+        return html
+    return "\n".join(
+        _TAG_NAME_THEN_SPACE.sub("\\1\n", line) if len(line) > _LONG_LINE else line for line in html.split("\n")
+    )
 
 
 @lru_cache(maxsize=2)
@@ -325,16 +360,29 @@ class Preview:
     text: str
 
 
-class _Clicks:
-    """`sq_click.<link id>` of one recipient: the tracked URL, signed when the template asks."""
+def _without_marks(text: str) -> str:
+    return text.replace(LINK_MARK, "").replace(LINK_END, "") if LINK_MARK in text or LINK_END in text else text
 
-    __slots__ = ("recipient_id",)
 
-    def __init__(self, recipient_id: int):
-        self.recipient_id = recipient_id
-
-    def __getitem__(self, link_id: str) -> str:
-        return tracking.click_url(self.recipient_id, int(link_id))
+def _splice(rendered: str, recipient_id: int | None, urls: dict[str, str]) -> str:
+    """The rendered part with its marks replaced by `urls` (the recipient's unsubscribe,
+    preferences and pixel URLs) and by `recipient_id`'s tracked link URLs (signed once for both
+    parts, kept in `urls`). None of them has an "&", so they need no escaping in HTML."""
+    if LINK_MARK not in rendered:
+        return rendered
+    pieces = rendered.split(LINK_MARK)
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        link_id, found, rest = piece.partition(LINK_END)
+        url = urls.get(link_id) if found else None
+        if url is None and found and link_id.isdigit() and recipient_id is not None:
+            url = urls[link_id] = tracking.click_url(recipient_id, int(link_id))
+        if url is None:
+            out.append(piece)
+            continue
+        out.append(url)
+        out.append(rest)
+    return "".join(out)
 
 
 class PreparedCampaign:
@@ -359,9 +407,10 @@ class PreparedCampaign:
             feedback_id=f"{campaign.pk}:{company.pk}:campaign:salloq",
             unsubscribe_mailto=reply_to or address,
         )
-        html, text = self._sources(source, links)
+        html, self.html_end, text = self._sources(source, links)
         self.html_template = personalization.compile_template(html)
         self.text_template = personalization.compile_template(text)
+        self.footers = self._footers()
         subject = campaign.subject or ""
         self.subject = subject
         self.subject_template = personalization.compile_template(subject) if "{" in subject else None
@@ -371,39 +420,54 @@ class PreparedCampaign:
                 used |= personalization.used_sources(template)
         self.used = frozenset(used)
 
-    def _sources(self, source: str, links: dict[str, int]) -> tuple[str, str]:
-        """The HTML and text templates: CSS inlined, links tracked, preheader, footer and pixel."""
-        protected = _Protected(source.replace("\r\n", "\n"))
+    def _sources(self, source: str, links: dict[str, int]) -> tuple[str, str, str]:
+        """(HTML template, the HTML after the body, text template): CSS inlined, links tracked
+        (marks), the preheader in front; footer and pixel are added per message."""
+        protected = _Protected(_without_marks(source.replace("\r\n", "\n")))
         document = protected.text
         if not _DOCUMENT.search(document):
             document = f"{DOCUMENT_HEAD}</head>\n<body>\n{document}\n</body>\n</html>\n"
-        inlined = _CSS_INLINER.inline(document)
+        inlined = _short_lines(_CSS_INLINER.inline(document))
         if self.tracking_on and links:
 
             def track(match: re.Match) -> str:
                 link_id = links.get(unescape(match.group(2)).strip())
                 if link_id is None or protected.has_token(match.group(2)):
                     return match.group()
-                return match.group(1) + protected.token(f"{{{{ sq_click.{link_id} }}}}") + match.group(3)
+                return f"{match.group(1)}{_mark(link_id)}{match.group(3)}"
 
             inlined = _LINK_HREF.sub(track, inlined)
         body = _BODY_OPEN.search(inlined)
-        body_end = _BODY_CLOSE.search(inlined)
-        body_html = inlined[body.end() : body_end.start()] if body and body_end else inlined
+        body_end = _BODY_CLOSE.search(inlined, body.end() if body else 0)
+        if body is None or body_end is None:
+            inlined = f"{DOCUMENT_HEAD}</head>\n<body>\n{inlined}\n</body>\n</html>\n"
+            body = _BODY_OPEN.search(inlined)
+            body_end = _BODY_CLOSE.search(inlined, body.end())
+        body_html = inlined[body.end() : body_end.start()]
         text = protected.restore(_html_text(protected.as_words(body_html)))
-        text += "\n\n-- \n" + _footer_source("emails/campaign_footer.txt")
-
         preheader = ""
         if self.campaign.preview_text:
             preheader = _PREHEADER.format(text=_text_with_template_syntax(self.campaign.preview_text))
-        ending = protected.token("\n" + _footer_source("emails/campaign_footer.html"))
-        if self.tracking_on:
-            ending += protected.token(_PIXEL)
-        if body and body_end:
-            html = inlined[: body.end()] + "\n" + preheader + body_html + ending + inlined[body_end.start() :]
-        else:
-            html = preheader + inlined + ending
-        return protected.restore(html), text
+        html = inlined[: body.end()] + "\n" + preheader + body_html
+        return protected.restore(html), protected.restore(inlined[body_end.start() :]), text
+
+    def _footers(self) -> dict[bool, tuple[str, str]]:
+        """The footer (HTML, text) rendered once, with and without a preferences link; the
+        recipient's links are marks spliced per message."""
+        footers = {}
+        for with_preferences in (True, False):
+            values = {
+                "company": self.company,
+                "unsubscribe_url": _mark(UNSUBSCRIBE_MARK),
+                "preferences_url": _mark(PREFERENCES_MARK) if with_preferences else "",
+            }
+            html = personalization.compile_template(_footer_source("emails/campaign_footer.html"))
+            text = personalization.compile_template(_footer_source("emails/campaign_footer.txt"))
+            footers[with_preferences] = (
+                "\n" + html.render(Context(values)) + (_PIXEL if self.tracking_on else ""),
+                "\n\n-- \n" + text.render(Context(values, autoescape=False)),
+            )
+        return footers
 
     # --- Per recipient
 
@@ -474,6 +538,23 @@ class PreparedCampaign:
         subject = self.subject_template.render(context) if self.subject_template is not None else self.subject
         return " ".join(subject.split()), html, text
 
+    def _message_parts(
+        self, loaded: tuple | None, recipient_id: int | None, unsubscribe_url: str, preferences_url: str
+    ) -> tuple[str, str, str]:
+        """(subject, html, text) of one message: the templates rendered with the recipient's
+        values, then the footer added and the marks replaced by the recipient's links."""
+        values = self._values(loaded)
+        values["unsubscribe_url"] = unsubscribe_url
+        values["preferences_url"] = preferences_url
+        subject, html, text = self._render(values)
+        footer_html, footer_text = self.footers[bool(preferences_url)]
+        urls = {UNSUBSCRIBE_MARK: unsubscribe_url, PREFERENCES_MARK: preferences_url}
+        if self.tracking_on:
+            urls[OPEN_MARK] = tracking.open_pixel_url(recipient_id)
+        html = _splice(html + footer_html, recipient_id, urls) + self.html_end
+        text = _splice(text + footer_text, recipient_id, urls)
+        return subject, html, text
+
     def render_batch(self, recipients: Sequence[CampaignRecipient]) -> list[RenderedMessage]:
         """The messages of `recipients` (rows of this campaign), in their order."""
         loaded = self._load([r.contact_id for r in recipients if r.contact_id is not None])
@@ -481,13 +562,9 @@ class PreparedCampaign:
         messages = []
         for recipient in recipients:
             contact = loaded.get(recipient.contact_id)
-            values = self._values(contact)
             unsubscribe_url = tracking.unsubscribe_url(recipient.pk)
-            values["unsubscribe_url"] = unsubscribe_url
-            values["preferences_url"] = _preferences_url(self.company_id, contact[0]) if contact else ""
-            values["sq_click"] = _Clicks(recipient.pk)
-            values["sq_pixel"] = tracking.open_pixel_url(recipient.pk)
-            subject, html, text = self._render(values)
+            preferences_url = _preferences_url(self.company_id, contact[0]) if contact else ""
+            subject, html, text = self._message_parts(contact, recipient.pk, unsubscribe_url, preferences_url)
             message_id = f"{recipient.pk}.{self.message_id_prefix}@{self.domain}"
             data = self.skeleton.message(
                 to=recipient.email,
@@ -506,11 +583,9 @@ class PreparedCampaign:
         links (no recipient row exists), "#" without a contact."""
         loaded = self._load([contact.pk]) if contact is not None else {}
         row = loaded.get(contact.pk) if contact is not None else None
-        values = self._values(row)
         unsubscribe_url = consent.unsubscribe_url(contact) if contact is not None and contact.email else ""
-        values["unsubscribe_url"] = unsubscribe_url or "#"
-        values["preferences_url"] = _preferences_url(self.company_id, row[0]) if row else "#"
-        subject, html, text = self._render(values)
+        preferences_url = _preferences_url(self.company_id, row[0]) if row else "#"
+        subject, html, text = self._message_parts(row, None, unsubscribe_url or "#", preferences_url)
         return subject, html, text, unsubscribe_url
 
 
@@ -521,10 +596,29 @@ def _plain_number(value):
     return value
 
 
+class _ContactKey(NamedTuple):
+    """What a consent link is made of (a Contact instance costs more to build than the link)."""
+
+    pk: int
+    company_id: int
+    email: str
+
+
+@lru_cache(maxsize=1)
+def _preferences_route() -> tuple[str, str]:
+    # reverse() costs more than the token: resolved once, the token spliced in (as tracking does).
+    placeholder = "TOKEN"
+    url = settings.SITE_URL.rstrip("/") + reverse("consent_preferences", args=[placeholder])
+    before, _, after = url.partition(placeholder)
+    return before, after
+
+
 def _preferences_url(company_id: int, row: dict) -> str:
+    """consent.preferences_url of the contact, from its row."""
     if not row.get("email"):
         return ""
-    return consent.preferences_url(Contact(pk=row["id"], company_id=company_id, email=row["email"]))
+    before, after = _preferences_route()
+    return before + consent.preferences_token(_ContactKey(row["id"], company_id, row["email"])) + after
 
 
 _PREPARED: OrderedDict[tuple, PreparedCampaign] = OrderedDict()

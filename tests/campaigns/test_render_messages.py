@@ -70,8 +70,11 @@ def started(campaign, contacts):
 def test_a_received_message_carries_the_headers_parts_tracking_and_footer(company):
     template = EmailTemplate.objects.create(company=company, name="Newsletter", html=LAYOUT)
     campaign = make_campaign(
-        company, template=template, subject="Spring sale 🌸 for {{ contact.first_name|default:'you' }}",
-        preview_text="Up to 40% off, {{ contact.first_name }}", content=CONTENT,
+        company,
+        template=template,
+        subject="Spring sale 🌸 for {{ contact.first_name|default:'you' }}",
+        preview_text="Up to 40% off, {{ contact.first_name }}",
+        content=CONTENT,
     )
     ada = ContactFactory(company=company, email="ada@example.com", first_name="Ada")
     [recipient] = started(campaign, [ada])
