@@ -14,8 +14,20 @@ from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from campaigns.mailcatcher import feedback_id, outbox_message_store
+from campaigns.models import (
+    ActivityKind,
+    Campaign,
+    CampaignActivity,
+    CampaignLink,
+    CampaignRecipient,
+    CampaignStatus,
+    EmailTemplate,
+    RecipientStatus,
+)
 from catalog.models import Order, Product, ProductCollection, Store
 from contacts import bulk_actions, services
 from contacts import consent as consent_links
@@ -99,6 +111,17 @@ MUST_VISIT = {
     "catalog:store_detail",
     "catalog:orders",
     "catalog:order_detail",
+    "campaigns:outbox",
+    "campaigns:outbox_message",
+    "campaigns:campaigns",
+    "campaigns:campaign_create",
+    "campaigns:campaign_detail",
+    "campaigns:campaign_edit",
+    "campaigns:campaign_preview",
+    "campaigns:campaign_report",
+    "campaigns:templates",
+    "campaigns:template_edit",
+    "sending_settings",
 }
 
 # What is wrong with the page as it is laid out, as readable lines: the document wider than the
@@ -256,6 +279,73 @@ def invitation(data: LongValues, email: str):
     return invitations.invitation_create(company=data.company, email=email, role=Role.MARKETER, invited_by=data.owner)
 
 
+def long_campaign(data: LongValues) -> int:
+    """A sent campaign of 100-character name, subject, preheader, content and link, to the long list
+    and segment, with an open and a click (its report has a chart and a link row); made once."""
+    existing = Campaign.objects.for_company(data.company).filter(name=LONG).first()
+    if existing is not None:
+        return existing.pk
+    now = timezone.now()
+    template, _ = EmailTemplate.objects.get_or_create(
+        company=data.company, name=LONG, defaults={"html": f"<div>{LONG}{{{{ content }}}}</div>"}
+    )
+    campaign = Campaign.objects.create(
+        company=data.company,
+        name=LONG,
+        subject=LONG,
+        preview_text=LONG,
+        content=f'<p>{LONG}</p><a href="https://shop.example/{LONG}">{LONG}</a>',
+        template=template,
+        from_name=LONG,
+        from_email=LONG_EMAIL,
+        status=CampaignStatus.SENT,
+        recipient_count=1,
+        started_at=now,
+        finished_at=now,
+    )
+    campaign.lists.set([data.contact_list])
+    campaign.segments.set([data.segment])
+    campaign.excluded_lists.set([data.contact_list])
+    link = CampaignLink.objects.create(campaign=campaign, url=f"https://shop.example/{LONG}", position=1)
+    recipient = CampaignRecipient.objects.create(
+        campaign=campaign,
+        contact=data.contact,
+        email=LONG_EMAIL,
+        status=RecipientStatus.SENT,
+        sent_at=now,
+        first_opened_at=now,
+        open_count=1,
+        first_clicked_at=now,
+        click_count=1,
+    )
+    CampaignActivity.objects.create(campaign=campaign, recipient=recipient, kind=ActivityKind.OPEN, occurred_at=now)
+    CampaignActivity.objects.create(
+        campaign=campaign, recipient=recipient, kind=ActivityKind.CLICK, link=link, occurred_at=now
+    )
+    return campaign.pk
+
+
+def long_template(data: LongValues) -> int:
+    template, _ = EmailTemplate.objects.get_or_create(
+        company=data.company, name=LONG, defaults={"html": f"<div>{LONG}{{{{ content }}}}</div>"}
+    )
+    return template.pk
+
+
+def long_outbox_message(data: LongValues) -> int:
+    """A message the mail catcher received for the company: 100-character subject, recipient, header,
+    HTML and text lines (listed on the Outbox, taken apart on its page)."""
+    html = f"<!DOCTYPE html><html><body><h1>{LONG}</h1><p>{LONG} {LONG_EMAIL}</p></body></html>"
+    raw = (
+        f"From: {LONG_COMPANY} <news@example.com>\r\nTo: {LONG_EMAIL}\r\nSubject: {LONG}\r\n"
+        f"Feedback-ID: {feedback_id(company_id=data.company.pk, kind='campaign')}\r\nX-Long: {LONG_KEY}\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{LONG} {LONG_EMAIL}\r\n"
+        f"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b--\r\n"
+    ).encode()
+    return outbox_message_store(raw=raw, mail_from=LONG_EMAIL, recipients=[LONG_EMAIL]).pk
+
+
 def long_commerce(company, contact) -> None:
     """A product, collection, store and order (with a line and an open cart) of 100-character names."""
     catalog = ProductCatalogFactory(company=company, name="c" * 64)
@@ -301,6 +391,9 @@ PARAMETERS = {
     "collection_id": lambda data: ProductCollection.objects.for_company(data.company).get().pk,
     "store_id": lambda data: Store.objects.for_company(data.company).get().pk,
     "order_id": lambda data: Order.objects.for_company(data.company).filter(completed=True).get().pk,
+    "outbox_message_id": long_outbox_message,
+    "campaign_id": long_campaign,
+    "template_id": long_template,
 }
 TOKENS = {
     "consent_confirm": lambda data: consent_links.confirmation_token(
