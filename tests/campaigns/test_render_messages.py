@@ -35,7 +35,8 @@ LAYOUT = """<!DOCTYPE html>
 
 CONTENT = """<p>Hello {{ contact.first_name|default:"there" }},</p>
 <p>Our <a class="button" href="https://shop.example/sale?utm=mail&amp;x=1">spring sale</a> is on.</p>
-<p><a href="https://shop.example/about">About us</a> and again <a href="https://shop.example/sale?utm=mail&amp;x=1">the sale</a>.</p>
+<p><a href="https://shop.example/about">About us</a> and again
+<a href="https://shop.example/sale?utm=mail&amp;x=1">the sale</a>.</p>
 <p><a href="mailto:help@shop.example">Write to us</a></p>"""
 
 
@@ -158,7 +159,8 @@ def test_each_recipient_of_a_batch_gets_only_their_own_values(company):
         subject="{{ contact.first_name|default:'Friend' }}, your {{ contact.fields.loyalty_tier }} news",
         content=(
             "<p>Hi {{ contact.first_name|default:'friend' }} {{ contact.last_name }}</p>"
-            "<p>Tier: {{ contact.fields.loyalty_tier|default:'none' }}; points {{ contact.fields.Points|default:0 }}</p>"
+            "<p>Tier: {{ contact.fields.loyalty_tier|default:'none' }}; "
+            "points {{ contact.fields.Points|default:0 }}</p>"
             "<p>Spent {{ commerce.total_spent|floatformat:2 }} in {{ commerce.order_count }} orders</p>"
             "<p>Likes {{ contact.properties.colour|default:'nothing' }}; tags "
             "{% for tag in contact.tags %}[{{ tag }}]{% empty %}none{% endfor %}</p>"
