@@ -250,9 +250,11 @@ def long_values(db) -> LongValues:
     )
     contact_import = contact_import_run(import_id=contact_import.pk)
     long_commerce(company, contact)
-    return LongValues(
+    values = LongValues(
         company, owner, contact, contact_list, custom_field, segment, contact_import, suppression, api_key
     )
+    long_campaign(values)  # before the campaign list is visited, which then shows it
+    return values
 
 
 def staged_import_token(page) -> str:
