@@ -10,7 +10,6 @@ from campaigns import rendering
 from campaigns.mime import MessageSkeleton, encode_header_value, encode_html_body, encode_text_body
 from campaigns.models import CampaignRecipient
 from tests.campaigns.conftest import make_campaign
-from tests.contacts.conftest import smtp_sink  # noqa: F401 - a fixture
 from tests.factories import CompanyFactory
 from tests.factories.contacts import ContactFactory
 
