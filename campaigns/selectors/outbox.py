@@ -17,7 +17,9 @@ MESSAGES_PER_PAGE = 50
 # its own inline styles and data: images apply. The iframe's sandbox="" already stops its scripts,
 # forms and navigation of the page.
 EMAIL_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
-_CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{EMAIL_HTML_CSP}">'
+# Links open in a new window, which the sandbox refuses: a click does nothing, and the email stays
+# shown (the page's frame-src 'none' also keeps any navigation of the iframe from loading anything).
+INERT_HEAD = f'<meta http-equiv="Content-Security-Policy" content="{EMAIL_HTML_CSP}"><base target="_blank">'
 _DOCTYPE = re.compile(r"\s*<!doctype[^>]*>", re.IGNORECASE)
 
 
@@ -86,4 +88,4 @@ def inert_html(html: str) -> str:
     (after the doctype, if any): whatever follows, the parser puts it first in <head>, where it applies."""
     doctype = _DOCTYPE.match(html)
     at = doctype.end() if doctype else 0
-    return html[:at] + _CSP_META + html[at:]
+    return html[:at] + INERT_HEAD + html[at:]

@@ -14,7 +14,9 @@ from ..selectors import outbox as selectors
 # The message page shows the email's HTML in a sandboxed srcdoc iframe, which inherits this policy:
 # inline styles (every email has them), nothing remote. The iframe's own policy (selectors.outbox)
 # narrows images to data: so the open pixel and remote images are never fetched.
-OUTBOX_MESSAGE_CSP = DEFAULT_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+# frame-src 'none': a link clicked or a refresh in the email cannot load anything into the iframe (a
+# tracked link would count a click); the srcdoc itself is not fetched, so it still shows.
+OUTBOX_MESSAGE_CSP = DEFAULT_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + "; frame-src 'none'"
 if "'unsafe-inline'" not in OUTBOX_MESSAGE_CSP:
     raise RuntimeError("DEFAULT_CSP was reworded: the Outbox message page's policy no longer applies")
 

@@ -24,6 +24,8 @@ EMAIL_HTML = """<!DOCTYPE html>
   <img id="remote" src="https://images.example.com/banner.png" alt="banner">
   <script>document.body.setAttribute("data-script-ran", "yes"); parent.document.title = "owned";</script>
   <a id="sale" href="https://shop.example/sale" target="_blank">Shop now</a>
+  <a id="tracked" href="{site}/t/c/clicked">Tracked link</a>
+  <form action="{site}/t/c/posted" method="post"><button id="post">Post</button></form>
 </body></html>"""
 
 
@@ -70,13 +72,21 @@ def test_the_email_html_shows_styled_and_inert(live_server, served, page, log_in
     expect(headline).to_have_css("font-style", "italic")  # and its inline styles
     expect(email_frame.locator("body")).not_to_have_attribute("data-script-ran", "yes")
     assert page.title() != "owned"
+    # Its links and forms go nowhere: a tracked link clicked here would count a click.
+    email_frame.locator("#tracked").click()
+    email_frame.locator("#sale").click()
+    email_frame.locator("#post").click()
+    page.wait_for_timeout(500)
+    expect(page).to_have_url(re.compile(rf"/campaigns/outbox/{message.pk}/$"))
+    assert len(page.context.pages) == 1
+    expect(headline).to_have_text("Summer sale")  # and the email is still shown
     assert f"/campaigns/outbox/{message.pk}/" in served
     assert [path for path in served if path.startswith("/t/")] == []
     expect(page.locator("#outbox-text")).to_contain_text("Summer sale: everything 30 % off.")
     screenshot("outbox-message")
 
-    # The only complaints are the browser refusing what the email asked for: its images and script.
+    # The only complaints are the browser refusing what the email asked for: images, script, links, form.
     assert browser_errors, "the refusals should be reported"
-    refusals = r"violates the following Content Security Policy directive|Blocked script execution in 'about:srcdoc'"
+    refusals = r"violates the following Content Security Policy directive|^console error: Blocked .* sandboxed"
     unexpected = [line for line in browser_errors if not re.search(refusals, line)]
     assert unexpected == []

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from campaigns.mailcatcher import feedback_id, outbox_message_store
 from campaigns.models import OutboxMessage
-from campaigns.selectors.outbox import EMAIL_HTML_CSP, MESSAGES_PER_PAGE
+from campaigns.selectors.outbox import EMAIL_HTML_CSP, INERT_HEAD, MESSAGES_PER_PAGE
 from tests.campaigns.test_outbox_catcher import MALFORMED
 from tests.conftest import html
 
@@ -66,6 +66,7 @@ def test_a_message_page_shows_headers_the_html_inert_and_the_text(viewer_client,
     # The HTML is only ever inside the sandboxed iframe's srcdoc, with a policy that loads nothing.
     inner = srcdoc(page)
     assert inner.startswith(f'<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="{EMAIL_HTML_CSP}">')
+    assert inner.startswith(f"<!DOCTYPE html>{INERT_HEAD}")
     assert "<script>alert('from the email')</script>" in inner
     assert "<script>alert" not in page
     assert "img-src data:" in EMAIL_HTML_CSP and "default-src 'none'" in EMAIL_HTML_CSP
@@ -73,6 +74,7 @@ def test_a_message_page_shows_headers_the_html_inert_and_the_text(viewer_client,
     assert "style-src 'self' 'unsafe-inline'" in policy
     assert "script-src 'self';" in policy
     assert "http:" not in policy and "https:" not in policy
+    assert "frame-src 'none'" in policy  # a link clicked in the email loads nothing into the iframe
 
     assert "Summer sale, text part: https://shop.example/sale" in page
     assert "Feedback-ID" in page and feedback_id(company_id=company.pk, kind="campaign", reference=9) in page
