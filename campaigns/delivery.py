@@ -406,7 +406,7 @@ def _claim(campaign: Campaign, size: int) -> tuple[object, list[int], list[Campa
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET status = %s, claimed_at = %s WHERE id IN ({select_sql}) RETURNING id",  # noqa: S608
-            (_R.SENDING, now, *select_params),
+            (_R.SENDING, connection.ops.adapt_datetimefield_value(now), *select_params),
         )
         ids = sorted(row[0] for row in cursor.fetchall())
     if not ids:
@@ -462,8 +462,9 @@ class _Marks:
     def sent(self, recipient_id: int, message_id: str) -> None:
         if self.postgres:
             self.cursor.execute(self.SENT_SQL, (timezone.now(), message_id, recipient_id), prepare=True)
-        else:
-            self.cursor.execute(self.SENT_SQL, (timezone.now(), message_id, recipient_id))
+        else:  # SQLite stores the time as the ORM writes it
+            sent_at = connection.ops.adapt_datetimefield_value(timezone.now())
+            self.cursor.execute(self.SENT_SQL, (sent_at, message_id, recipient_id))
 
     def __exit__(self, *exc_info):
         with suppress(Exception):
