@@ -32,6 +32,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
 from campaigns import services as campaign_services
+from campaigns.mailcatcher import outbox_message_store
 from connector import services as connector_services
 from contacts import bulk_actions, consent, imports, services
 from contacts.segments.services import segment_create
@@ -206,6 +207,12 @@ class World:
                 "template_id": self.template.pk,
                 "list_id": self.contact_list.pk,
             },
+        )
+        # A message the embedded mail catcher kept for the company (the Outbox pages).
+        self.outbox_message = outbox_message_store(
+            raw=f"Subject: Hi\r\nFeedback-ID: 0:{self.company.pk}:consent:salloq\r\n\r\nHello\r\n".encode(),
+            mail_from="news@example.com",
+            recipients=["ann@example.com"],
         )
 
 
@@ -546,6 +553,7 @@ def _dashboard_url(world: World, client: Client, route: str, contact=None) -> st
         "order_id": world.order.pk,
         "campaign_id": world.campaign.pk,
         "template_id": world.template.pk,
+        "outbox_message_id": world.outbox_message.pk,
     }
     if route.startswith("c/confirm/"):
         values["token"] = consent.confirmation_token(world.membership)
