@@ -117,6 +117,15 @@ def test_the_mail_catcher_is_restarted_when_it_dies(running_without_mail_server)
     assert ("after-restart@example.com", "back") in [row[1:] for row in outbox_rows(run.var)]
 
 
+def test_sigterm_stops_the_catcher_with_the_rest(running_without_mail_server):
+    run = running_without_mail_server
+    catcher = run.child_pid("mailcatcher")
+    assert run.stop() == 0
+    assert not Path(f"/proc/{catcher}").exists() or "Z" in Path(f"/proc/{catcher}/stat").read_text().split()[2]
+    with pytest.raises(OSError):
+        smtplib.SMTP("127.0.0.1", run.mail_port, timeout=5)
+
+
 @pytest.mark.parametrize(
     ("environment", "catcher"),
     [
