@@ -139,6 +139,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     segment_ids = serializers.SerializerMethodField()
     excluded_list_ids = serializers.SerializerMethodField()
     excluded_segment_ids = serializers.SerializerMethodField()
+    # "" means the company's default: plain text, not an address format.
+    from_email = serializers.CharField(help_text="Empty: the company's sender address.")
+    reply_to = serializers.CharField(help_text="Empty: the company's reply-to address.")
     scheduled_at = serializers.DateTimeField(allow_null=True)
     status = serializers.ChoiceField(choices=CampaignStatus.choices)
     type = serializers.ChoiceField(choices=CampaignType.choices)
