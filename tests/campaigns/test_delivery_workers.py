@@ -134,11 +134,23 @@ def test_a_dead_workers_claim_is_taken_over_once_its_lease_is_over_and_a_live_on
 
 def test_a_worker_whose_lease_was_taken_over_sends_only_the_rows_it_still_holds(company, monkeypatch, settings):
     campaign = started(company, 6, monkeypatch)
-    token, ids, _ = delivery._claim(campaign, 6)
+    _, ids, _ = delivery._claim(campaign, 6)
     # The worker stalled past its lease and another took three of its rows over.
-    CampaignRecipient.objects.filter(pk__in=ids[3:]).update(claimed_at=timezone.now() + timedelta(seconds=1))
-    _, held = delivery._renew(campaign.pk, ids, token)
+    token = timezone.now() - timedelta(seconds=settings.CAMPAIGN_CLAIM_LEASE_SECONDS + 1)
+    CampaignRecipient.objects.filter(pk__in=ids).update(claimed_at=token)
+    CampaignRecipient.objects.filter(pk__in=ids[3:]).update(claimed_at=timezone.now())
+    new_token, held = delivery._renew(campaign.pk, ids, token)
     assert held == set(ids[:3])
+    assert set(CampaignRecipient.objects.filter(claimed_at=new_token).values_list("pk", flat=True)) == held
+
+
+def test_a_young_claim_is_not_rewritten_before_each_chunk_but_a_pause_is_still_seen(company, monkeypatch):
+    campaign = started(company, 6, monkeypatch)
+    token, ids, _ = delivery._claim(campaign, 6)
+    assert delivery._renew(campaign.pk, ids, token) == (token, set(ids))
+    delivery.pause_campaign(campaign=campaign)
+    assert delivery._renew(campaign.pk, ids, token) == (token, set())
+    assert set(CampaignRecipient.objects.values_list("status", "claimed_at")) == {(RecipientStatus.PENDING, None)}
 
 
 @pytest.fixture
