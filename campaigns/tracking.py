@@ -154,6 +154,9 @@ MACHINE_USER_AGENTS = (
     "bluecoat",
     "appriver",
     "avanan",
+    # Office apps probe a link (HEAD or OPTIONS, sometimes GET) before handing it to the browser.
+    "existence discovery",
+    "protocol discovery",
     # Link previews and crawlers.
     "googlebot",
     "bingbot",

@@ -4,13 +4,16 @@ another's rows."""
 
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from campaigns import tracking
 from campaigns.models import (
@@ -131,6 +134,17 @@ def test_garbage_tokens_are_refused_without_a_query(db, token, django_assert_num
         assert tracking.read_open_token(token) is None
         assert tracking.read_click_token(token) is None
         assert tracking.read_unsubscribe_token(token) is None
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=st.text(st.characters(exclude_categories=["Cs"]), max_size=80))
+def test_any_token_in_any_route_answers_without_an_error_or_a_redirect(db, client, token):
+    quoted = quote(token, safe="")
+    for path in (f"/t/o/{quoted}.gif", f"/t/c/{quoted}/", f"/t/u/{quoted}/"):
+        for response in (client.get(path), client.post(path, {"List-Unsubscribe": "One-Click"})):
+            assert response.status_code in {200, 400, 404, 405}, (path, response.status_code)
+            assert "Location" not in response
+    assert not CampaignActivity.objects.exists()
 
 
 def test_a_token_costs_a_few_microseconds():
