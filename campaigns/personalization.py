@@ -114,9 +114,6 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     CONTENT_SLOT: "In a template's layout: where the campaign's content goes",
 }
 
-# Variables the renderer itself adds to the prepared templates (the open pixel).
-# Not in TEMPLATE_VARIABLES, so a campaign's own source that names them is refused.
-INTERNAL_VARIABLES = frozenset({"sq_pixel"})
 _TOP_LEVEL = frozenset({"contact", "commerce", "company", *LINK_VARIABLES, CONTENT_SLOT})
 _FORLOOP_ATTRIBUTES = frozenset({"counter", "counter0", "revcounter", "revcounter0", "first", "last", "parentloop"})
 
@@ -149,13 +146,17 @@ def _bounded_for(parser, token) -> ForNode:
     return node
 
 
+_FLOATFORMAT_ARGUMENT = re.compile(r"\s*(-?\d+)([gu]*)\s*")
+
+
 def _floatformat(value, arg=-1):
-    try:
-        digits = int(arg)
-    except (TypeError, ValueError):
-        return defaultfilters.floatformat(value, arg)
-    digits = max(-MAX_FLOATFORMAT_DIGITS, min(MAX_FLOATFORMAT_DIGITS, digits))
-    return defaultfilters.floatformat(value, digits)
+    """floatformat with at most MAX_FLOATFORMAT_DIGITS decimals ("2", "-2", "2g", "2u"...);
+    Django's builds the whole number at any precision asked for, even "1000000"."""
+    found = _FLOATFORMAT_ARGUMENT.fullmatch(str(arg))
+    if found is None:
+        return defaultfilters.floatformat(value, -1)
+    digits = max(-MAX_FLOATFORMAT_DIGITS, min(MAX_FLOATFORMAT_DIGITS, int(found.group(1))))
+    return defaultfilters.floatformat(value, f"{digits}{found.group(2)}")
 
 
 def _sandbox_library() -> Library:

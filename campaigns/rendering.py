@@ -581,6 +581,8 @@ class PreparedCampaign:
     def render_untracked(self, contact: Contact | None) -> tuple[str, str, str, str]:
         """(subject, html, text, unsubscribe URL) for a preview or test: the contact's own consent
         links (no recipient row exists), "#" without a contact."""
+        if contact is not None and contact.company_id != self.company_id:
+            contact = None  # another company's contact: rendered as no one
         loaded = self._load([contact.pk]) if contact is not None else {}
         row = loaded.get(contact.pk) if contact is not None else None
         unsubscribe_url = consent.unsubscribe_url(contact) if contact is not None and contact.email else ""

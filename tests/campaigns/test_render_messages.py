@@ -322,3 +322,12 @@ def test_a_test_message_is_marked_and_untracked(company):
     text, html = parts(parsed)
     assert "Hello Me," in html and "https://shop.example/sale" in html and "/t/" not in html
     assert rendering.render_test_message(campaign, "boss@example.com").message_id != message.message_id
+
+
+def test_a_preview_as_another_companys_contact_shows_none_of_its_data(company):
+    campaign = make_campaign(company, content="<p>Hello {{ contact.first_name|default:'there' }}</p>")
+    stranger = ContactFactory(company=CompanyFactory(), email="s@example.com", first_name="Stranger")
+
+    preview = rendering.render_preview(campaign, stranger)
+
+    assert "Hello there" in preview.html and "Stranger" not in preview.html + preview.text

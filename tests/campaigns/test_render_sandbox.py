@@ -141,6 +141,9 @@ def test_loops_are_bounded():
 def test_floatformat_precision_is_capped():
     commerce = personalization.commerce_context({"total_spent": Decimal("12.5")})
     assert render('{{ commerce.total_spent|floatformat:"100000" }}', commerce=commerce) == "12.5000000000"
+    assert render('{{ commerce.total_spent|floatformat:"100000g" }}', commerce=commerce) == "12.5000000000"
+    assert render('{{ commerce.total_spent|floatformat:"-2" }}', commerce=commerce) == "12.50"
+    assert render('{{ commerce.total_spent|floatformat:"x" }}', commerce=commerce) == "12.5"
 
 
 def test_template_variables_document_every_reachable_name():
