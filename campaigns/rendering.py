@@ -208,7 +208,8 @@ def sanitize_html(html: str) -> str:
 # --- Freezing ---------------------------------------------------------------------------------
 
 _SLOT = re.compile(r"\{\{\s*" + personalization.CONTENT_SLOT + r"\s*\}\}")
-_LINK_HREF = re.compile(r'(<a\s[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
+# An <a> tag's href (a ">" inside another attribute's quoted value does not end the tag).
+_LINK_HREF = re.compile(r"""(<a\s(?:[^>"']|"[^"]*"|'[^']*')*?\bhref=")([^"]*)(")""", re.IGNORECASE)
 
 
 def merged_source(campaign: Campaign) -> str:

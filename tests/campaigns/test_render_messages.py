@@ -331,3 +331,23 @@ def test_a_preview_as_another_companys_contact_shows_none_of_its_data(company):
     preview = rendering.render_preview(campaign, stranger)
 
     assert "Hello there" in preview.html and "Stranger" not in preview.html + preview.text
+
+
+def test_a_link_is_tracked_whatever_its_other_attributes_hold(company):
+    campaign = make_campaign(
+        company,
+        content=(
+            '<p><a title="a > b {{ contact.first_name }}" class="x" href="https://a.example/1">one</a>'
+            "<a title='it&#39;s > here' href=\"https://a.example/2\">two</a></p>"
+        ),
+    )
+    [recipient] = started(campaign, [ContactFactory(company=company, email="t@example.com", first_name="T")])
+
+    [message] = rendering.prepare(campaign).render_batch([recipient])
+
+    links = list(campaign.links.values_list("pk", "url"))
+    assert [url for _, url in links] == ["https://a.example/1", "https://a.example/2"]
+    html = parts(parse(message))[1]
+    assert "a.example" not in html
+    for link_id, _ in links:
+        assert f'href="{tracking.click_url(recipient.pk, link_id)}"' in html
