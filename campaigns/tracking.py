@@ -305,8 +305,9 @@ def record_click(*, recipient_id: int, link_id: int, user_agent: str, method: st
 
 
 def is_redirectable(url: str) -> bool:
-    """Only absolute http(s) URLs, without control characters (a header injection) or
-    credentials-looking tricks that browsers reject."""
+    """Only absolute http(s) URLs with a host, and no whitespace or control characters (a header
+    injection). The renderer stores nothing else; this holds even if a row says otherwise, and
+    spares Django's own redirect check the chance to answer a 500."""
     if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
         return False
     scheme, _, rest = url.partition("://")
@@ -317,7 +318,7 @@ def unsubscribe_recipient_contact(recipient_id: int) -> tuple[CampaignRecipient,
     """The recipient row and its contact for an unsubscribe link, or ExpiredLink when the
     contact is gone, erased, or no longer has the address the message went to (the new owner of
     the record must not be unsubscribed by someone else's old email)."""
-    recipient = CampaignRecipient.objects.filter(pk=recipient_id).select_related("contact__company", "campaign").first()
+    recipient = CampaignRecipient.objects.filter(pk=recipient_id).select_related("contact__company").first()
     contact = recipient.contact if recipient is not None else None
     if contact is None or contact.erased_at is not None or not contact.email:
         raise consent.ExpiredLink("This link is no longer valid.")
