@@ -7,12 +7,14 @@ import smtplib
 import pytest
 from aiosmtpd.controller import Controller
 
+from campaigns import delivery
 from campaigns.mailcatcher import MAX_MESSAGE_BYTES, OutboxHandler, company_id_from_feedback_id, feedback_id
 from campaigns.models import OutboxMessage
 from contacts import consent, services
 from contacts.services import ConsentContext
+from tests.campaigns.conftest import make_campaign
 from tests.contacts.conftest import free_port
-from tests.factories import CompanyFactory, ContactFactory, ContactListFactory
+from tests.factories import CompanyFactory, ContactFactory, ContactListFactory, ListMembershipFactory
 
 # The catcher stores from its own thread: what it writes must be committed to be seen, and the
 # company it reads must be committed for it to see.
@@ -159,3 +161,29 @@ def test_a_message_the_catcher_cannot_store_is_refused_for_now_not_lost(catcher,
         send(catcher, message_bytes())
     assert refused.value.smtp_code == 451
     assert OutboxMessage.objects.count() == 0
+
+
+def test_a_campaign_and_its_test_send_land_in_the_company_outbox(catcher, settings, monkeypatch):
+    """What a new user does on the embedded default: send a campaign, read what the recipients got."""
+    settings.EMAIL_HOST, settings.EMAIL_PORT = catcher.hostname, catcher.port
+    monkeypatch.setattr(delivery, "_enqueue_senders", lambda campaign_id: None)  # the loop runs here
+    company = CompanyFactory(name="Acme Shop")
+    newsletter = ContactListFactory(company=company, name="Newsletter")
+    for n in range(3):
+        ListMembershipFactory(
+            contact_list=newsletter, contact=ContactFactory(company=company, email=f"r{n}@example.com")
+        )
+    campaign = make_campaign(company, lists=[newsletter], subject="Spring sale")
+
+    assert delivery.send_test(campaign=campaign, emails=["me@acme.example"]) == 1
+    delivery.send_campaign(campaign=campaign)
+    delivery.send_campaign_batches(campaign_id=campaign.pk)
+
+    kept = OutboxMessage.objects.for_company(company)
+    assert sorted(kept.values_list("recipients", "subject")) == [
+        ("me@acme.example", "[Test] Spring sale"),
+        ("r0@example.com", "Spring sale"),
+        ("r1@example.com", "Spring sale"),
+        ("r2@example.com", "Spring sale"),
+    ]
+    assert all(f"{campaign.pk}:{company.pk}:campaign:salloq".encode() in bytes(m.raw) for m in kept)
