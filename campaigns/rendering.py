@@ -89,6 +89,11 @@ class _Protected:
     def has_token(self, value: str) -> bool:
         return self._token.search(value) is not None
 
+    def first_token(self, value: str) -> int:
+        """Where the first token of `value` starts (its length when there is none)."""
+        match = self._token.search(value)
+        return match.start() if match else len(value)
+
     def as_words(self, text: str) -> str:
         """Tokens as plain words, for a tool that drops comments (html2text)."""
         return self._token.sub(lambda match: f"zq{self.nonce}x{match.group(1) or match.group(2)}xq", text)
@@ -138,8 +143,8 @@ _HEAD = re.compile(r"<head\b[^>]*>(.*?)</head\s*>", re.IGNORECASE | re.DOTALL)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _DOCUMENT = re.compile(r"<(?:html|head|body)\b", re.IGNORECASE)
 _DIV_ATTRIBUTES = re.compile(r"^<div([^>]*)>")
-# The link variables an href may be made of (anything else templated there could be javascript:).
-_URL_PIECES = frozenset(f"{{{{ {name} }}}}" for name in personalization.LINK_VARIABLES)
+# A piece of template syntax that is just a variable ({{ unsubscribe_url }}).
+_URL_PIECE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 DOCUMENT_HEAD = (
     '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
@@ -155,9 +160,14 @@ def _clean_fragment(html: str, protected: _Protected) -> str:
     def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
         if attribute == "style" and _UNSAFE_CSS.search(value):
             return None
-        if attribute in _URL_ATTRIBUTES:
+        if attribute in _URL_ATTRIBUTES and protected.has_token(value):
+            # Personalization in a URL: after a written scheme (which nh3 checked), or as the
+            # recipient's own link; anywhere else it could make the scheme (javascript:).
             piece = protected.piece_at(value)
-            if piece is not None and " ".join(piece.split()) not in _URL_PIECES:
+            variable = _URL_PIECE.fullmatch(piece) if piece is not None else None
+            if variable is not None and variable.group(1) in personalization.LINK_VARIABLES:
+                return value
+            if ":" not in value[: protected.first_token(value)]:
                 return None
         return value
 
@@ -304,7 +314,8 @@ _PIXEL = (
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 _CSS_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-_INLINE_CACHE_SIZE = 32
+# Prepared campaigns a process keeps (a worker sends few campaigns at once).
+_PREPARED_CACHE_SIZE = 32
 
 
 # Lines this long are broken inside their tags, so most messages can go as they are (7bit needs
@@ -650,7 +661,7 @@ def prepare(campaign: Campaign) -> PreparedCampaign:
     if prepared is None:
         prepared = PreparedCampaign(campaign, campaign.frozen_source, links, tracking_on=True)
         _PREPARED[key] = prepared
-        while len(_PREPARED) > _INLINE_CACHE_SIZE:
+        while len(_PREPARED) > _PREPARED_CACHE_SIZE:
             _PREPARED.popitem(last=False)
     return prepared
 

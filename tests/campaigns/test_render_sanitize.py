@@ -33,6 +33,9 @@ from campaigns.rendering import sanitize_html
         ("<!--[if mso]><script>x()</script><![endif]--><p>x</p>", ["<script", "[if mso]"]),
         ('<a href="{{ contact.properties.site }}">x</a>', ["contact.properties.site"]),
         ('<img src="{{ contact.fields.photo }}">', ["contact.fields.photo"]),
+        ('<a href="java{{ contact.fields.rest }}">x</a>', ["contact.fields.rest"]),
+        ('<a href="/go/{{ contact.fields.rest }}">x</a>', ["contact.fields.rest"]),
+        ('<a href="{{unsubscribe_url|default:contact.fields.x}}">x</a>', ["contact.fields.x"]),
     ],
 )
 def test_dangerous_html_is_removed(dirty, gone):
@@ -58,7 +61,8 @@ def test_personalization_survives_sanitizing_even_between_table_rows():
     html = (
         '<table><tbody>{% for tag in contact.tags %}<tr><td>{{ tag|default:"a & b" }}</td></tr>{% endfor %}'
         '</tbody></table><a href="https://shop.example/?id={{ contact.external_id|urlencode }}">mine</a>'
-        '<a href="{{ unsubscribe_url }}">leave</a><a href="{{ preferences_url }}">choose</a>'
+        '<a href="{{ unsubscribe_url }}">leave</a><a href="{{preferences_url}}">choose</a>'
+        '<a href="mailto:{{ contact.email }}?subject=hi">me</a>'
     )
     assert sanitize_html(html) == html
 
