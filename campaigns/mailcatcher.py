@@ -17,7 +17,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from salloq.core.models import Company
 
@@ -117,4 +117,6 @@ class OutboxHandler:
             raise
 
     def close(self) -> None:
+        # The storing thread's database connection is closed on that thread, where it was opened.
+        self.executor.submit(connections.close_all).result()
         self.executor.shutdown(wait=True)
