@@ -14,9 +14,7 @@ was never accepted, so it is sent once, by whichever worker takes the row over.
 """
 
 import logging
-import re
 import smtplib
-import ssl
 import time
 from contextlib import suppress
 from datetime import timedelta
@@ -24,7 +22,6 @@ from datetime import timedelta
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail.utils import DNS_NAME
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
@@ -34,7 +31,7 @@ from contacts.models import Contact, ListMembership, MembershipStatus
 from contacts.services import contacts_mark_bounced
 from salloq.core import mailserver
 
-from . import audience, ratelimit
+from . import audience, ratelimit, smtp
 from .models import Campaign, CampaignRecipient, CampaignStatus, CampaignType, RecipientStatus
 
 logger = logging.getLogger(__name__)
@@ -253,7 +250,7 @@ def send_test(*, campaign: Campaign, emails: list[str]) -> int:
             raise ValidationError({"emails": [f"“{email[:100]}” is not a valid email address."]}) from None
         addresses.append(email.strip())
     messages = [rendering.render_test_message(campaign, address) for address in addresses]
-    sender = SmtpSender()
+    sender = smtp.SmtpSender()
     try:
         for message in messages:
             sender.send(message)
@@ -265,112 +262,6 @@ def send_test(*, campaign: Campaign, emails: list[str]) -> int:
     finally:
         sender.close()
     return len(messages)
-
-
-# --- SMTP -----------------------------------------------------------------------------------
-
-
-class SmtpSender:
-    """One SMTP connection (settings EMAIL_*), opened on first use and reused for every message."""
-
-    def __init__(self):
-        self.smtp: smtplib.SMTP | None = None
-
-    def open(self) -> None:
-        timeout = settings.EMAIL_TIMEOUT
-        host, port = settings.EMAIL_HOST, settings.EMAIL_PORT
-        if settings.EMAIL_USE_SSL:
-            smtp = smtplib.SMTP_SSL(
-                host, port, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(host, port, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout)
-        try:
-            smtp.ehlo_or_helo_if_needed()
-            if settings.EMAIL_USE_TLS:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if settings.EMAIL_HOST_USER:
-                smtp.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
-        except BaseException:
-            with suppress(smtplib.SMTPException, OSError):
-                smtp.close()
-            raise
-        self.smtp = smtp
-
-    def send(self, message) -> None:
-        """MAIL, RCPT, DATA for one RenderedMessage; raises what smtplib.sendmail raises. A refused
-        recipient raises before DATA, so nothing was sent.
-
-        Plain ASCII addresses skip sendmail's address parsing (email.utils.parseaddr twice per
-        message, a quarter of the SMTP client's CPU): the commands are the same."""
-        if self.smtp is None:
-            self.open()
-        smtp, sender, to = self.smtp, message.envelope_from, message.to
-        if not _PLAIN_ADDRESS.fullmatch(sender) or not _PLAIN_ADDRESS.fullmatch(to):
-            smtp.sendmail(sender, [to], message.data)
-            return
-        code, reply = smtp.docmd("MAIL", f"FROM:<{sender}>")
-        if code != 250:
-            self._reset(code)
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
-        code, reply = smtp.docmd("RCPT", f"TO:<{to}>")
-        if code not in (250, 251):
-            self._reset(code)
-            raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
-        code, reply = smtp.data(message.data)
-        if code != 250:
-            self._reset(code)
-            raise smtplib.SMTPDataError(code, reply)
-
-    def _reset(self, code: int) -> None:
-        # As sendmail does: a 421 means the server is closing; otherwise RSET for the next message.
-        if code == 421:
-            self.smtp.close()
-        else:
-            with suppress(smtplib.SMTPServerDisconnected):
-                self.smtp.rset()
-
-    def close(self) -> None:
-        smtp, self.smtp = self.smtp, None
-        if smtp is not None:
-            with suppress(smtplib.SMTPException, OSError):
-                smtp.quit()
-            with suppress(smtplib.SMTPException, OSError):
-                smtp.close()
-
-
-# An address sendmail would send unchanged: no display name, quoting, brackets or non-ASCII.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
-
-RETRY, FAILED, BOUNCED, CONNECTION = "retry", "failed", "bounced", "connection"
-_ENHANCED_STATUS = re.compile(rb"\s*([245])\.(\d{1,3})\.\d{1,3}")
-
-
-def classify(code: int, text: bytes | str) -> str:
-    """What a refusal means for the recipient: try again later (4xx), never (5xx), or never and the
-    mailbox is gone (5.1.x, or 550/551/553 when the server gives no enhanced status)."""
-    if code in (421, -1) or code < 400:
-        return CONNECTION  # the server is closing the connection, or answered nonsense
-    if code < 500:
-        return RETRY
-    raw = text.encode(errors="replace") if isinstance(text, str) else text
-    enhanced = _ENHANCED_STATUS.match(raw or b"")
-    if enhanced:
-        return BOUNCED if enhanced.group(1) == b"5" and enhanced.group(2) == b"1" else FAILED
-    return BOUNCED if code in (550, 551, 553) else FAILED
-
-
-def _refusal(error: Exception) -> tuple[str, str]:
-    """(kind, error text) of an exception raised by SmtpSender.send."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        code, text = next(iter(error.recipients.values()))
-    elif isinstance(error, smtplib.SMTPResponseException):
-        code, text = error.smtp_code, error.smtp_error
-    else:  # disconnected, refused connection, timeout, TLS failure...
-        return CONNECTION, f"{type(error).__name__}: {error}"[:500]
-    readable = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
-    return classify(code, text), f"{code} {readable}"[:500]
 
 
 # --- The workers --------------------------------------------------------------------------------
@@ -485,14 +376,14 @@ def _retry_later(recipient: CampaignRecipient, error: str) -> None:
 
 
 def _refused(campaign: Campaign, recipient: CampaignRecipient, kind: str, error: str) -> None:
-    if kind == RETRY:
+    if kind == smtp.RETRY:
         _retry_later(recipient, error)
         return
-    status = _R.BOUNCED if kind == BOUNCED else _R.FAILED
+    status = _R.BOUNCED if kind == smtp.BOUNCED else _R.FAILED
     CampaignRecipient.objects.filter(pk=recipient.pk).update(
         status=status, attempts=recipient.attempts + 1, error=error, next_attempt_at=None
     )
-    if kind == BOUNCED and recipient.contact_id:
+    if kind == smtp.BOUNCED and recipient.contact_id:
         contacts_mark_bounced(company_id=campaign.company_id, contact_ids=[recipient.contact_id])
 
 
@@ -541,7 +432,7 @@ class _Run:
         self.deadline = deadline
         self.rate = ratelimit.send_rate(campaign.company)
         self.chunk = ratelimit.chunk_size(self.rate)
-        self.sender = SmtpSender()
+        self.sender = smtp.SmtpSender()
         self.sent = 0
         self.connection_failures = 0
         self.stopped = False
@@ -600,8 +491,8 @@ class _Run:
         try:
             self.sender.send(message)
         except (smtplib.SMTPException, OSError) as error:
-            kind, text = _refusal(error)
-            if kind != CONNECTION:
+            kind, text = smtp.refusal(error)
+            if kind != smtp.CONNECTION:
                 _refused(self.campaign, recipient, kind, text)
                 return True
             # The server dropped the connection mid-message: whether it took this one is unknown

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from campaigns import delivery, ratelimit
+from campaigns import delivery, ratelimit, smtp
 from campaigns.models import Campaign, CampaignRecipient, CampaignStatus, CampaignType, RecipientStatus
 from contacts.models import Contact, ContactStatus
 from salloq.core import mailserver
@@ -178,18 +178,18 @@ def test_a_permanent_refusal_that_is_not_about_the_mailbox_fails_the_recipient_o
 @pytest.mark.parametrize(
     ("code", "text", "kind"),
     [
-        (550, b"5.1.1 No such user", delivery.BOUNCED),
-        (550, b"No such user here", delivery.BOUNCED),
-        (553, b"Mailbox name not allowed", delivery.BOUNCED),
-        (550, b"5.7.1 Message refused as spam", delivery.FAILED),
-        (554, b"Transaction failed", delivery.FAILED),
-        (552, b"5.2.2 Mailbox full", delivery.FAILED),
-        (451, b"4.3.0 Try later", delivery.RETRY),
-        (421, b"4.3.2 Shutting down", delivery.CONNECTION),
+        (550, b"5.1.1 No such user", smtp.BOUNCED),
+        (550, b"No such user here", smtp.BOUNCED),
+        (553, b"Mailbox name not allowed", smtp.BOUNCED),
+        (550, b"5.7.1 Message refused as spam", smtp.FAILED),
+        (554, b"Transaction failed", smtp.FAILED),
+        (552, b"5.2.2 Mailbox full", smtp.FAILED),
+        (451, b"4.3.0 Try later", smtp.RETRY),
+        (421, b"4.3.2 Shutting down", smtp.CONNECTION),
     ],
 )
 def test_refusals_are_read_by_their_codes(code, text, kind):
-    assert delivery.classify(code, text) == kind
+    assert smtp.classify(code, text) == kind
 
 
 def test_a_contact_who_became_unmailable_after_the_start_is_skipped(company, newsletter, counting_sink):
