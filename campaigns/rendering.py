@@ -420,6 +420,9 @@ class PreparedCampaign:
             unsubscribe_mailto=reply_to or address,
         )
         html, self.html_end, text = self._sources(source, links)
+        # Non-ASCII text can go as character references (&#233;), which keeps the HTML part 7bit
+        # and readable, except in <style>, where references mean nothing.
+        self.html_references = all(css.isascii() for _, css, _ in _STYLE_ELEMENT.findall(html))
         self.html_template = personalization.compile_template(html)
         self.text_template = personalization.compile_template(text)
         self.footers = self._footers()
@@ -564,6 +567,8 @@ class PreparedCampaign:
         if self.tracking_on:
             urls[OPEN_MARK] = tracking.open_pixel_url(recipient_id)
         html = _splice(html + footer_html, recipient_id, urls) + self.html_end
+        if self.html_references and not html.isascii():
+            html = html.encode("ascii", "xmlcharrefreplace").decode("ascii")
         text = _splice(text + footer_text, recipient_id, urls)
         return subject, html, text
 
