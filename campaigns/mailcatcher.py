@@ -54,7 +54,12 @@ def _header(message: email.message.Message, name: str) -> str:
             if key.lower() == name.lower():
                 value = raw
                 break
-    return " ".join(str(value).split()) if value is not None else ""
+    return _text(str(value)) if value is not None else ""
+
+
+def _text(value: str) -> str:
+    # One line, without NUL (PostgreSQL refuses it in text, and the message would never be stored).
+    return " ".join(value.replace("\x00", " ").split())
 
 
 def outbox_message_store(*, raw: bytes, mail_from: str, recipients: list[str]) -> OutboxMessage:
@@ -65,8 +70,8 @@ def outbox_message_store(*, raw: bytes, mail_from: str, recipients: list[str]) -
         company_id = None
     stored = OutboxMessage.objects.create(
         company_id=company_id,
-        mail_from=mail_from[:320],
-        recipients=", ".join(recipients),
+        mail_from=_text(mail_from)[:320],
+        recipients=", ".join(_text(address) for address in recipients),
         subject=_header(message, "Subject")[:998],
         message_id=_header(message, "Message-ID").strip("<>")[:255],
         raw=raw,

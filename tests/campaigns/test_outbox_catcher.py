@@ -124,6 +124,8 @@ MALFORMED = [
     b"Subject: " + b"\r\n ".join([b"word " * 10] * 150) + b"\r\nContent-Type: text/html; charset=klingon\r\n"
     b"Content-Transfer-Encoding: base64\r\n\r\n%%%% not base64 %%%%\r\n",
     b"\r\n",
+    # A NUL in the decoded subject (PostgreSQL stores no NUL in text).
+    b"Subject: =?utf-8?q?before=00after?=\r\nMessage-ID: <a\x00b@example.com>\r\n\r\nbody\r\n",
 ]
 
 
@@ -139,6 +141,7 @@ def test_the_catcher_keeps_malformed_messages_and_goes_on_receiving(catcher):
     ]
     assert all(message.company_id is None for message in kept[: len(MALFORMED)])
     assert kept[2].subject.startswith("word word") and len(kept[2].subject) == 998
+    assert kept[4].subject == "before after"
     assert kept[-1].subject == "after the junk"
     assert kept[-1].company_id == company.pk
 
