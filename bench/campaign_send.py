@@ -218,6 +218,7 @@ class Sink:
                 return
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
+                    stop_process_group(self.proc)
                     raise BenchError(f"smtp-sink did not start: {self.counters.read_text(errors='replace')}") from None
                 time.sleep(0.1)
 
@@ -269,6 +270,8 @@ class Workers:
                         command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
                     )
                 )
+
+    def wait_until_ready(self) -> None:
         deadline = time.monotonic() + 90
         for proc, log_file in zip(self.procs, self.logs, strict=True):
             while not (log_file.exists() and " ready." in log_file.read_text(errors="replace")):
@@ -795,7 +798,8 @@ def measure(args: argparse.Namespace, scratch: Path, prefix: str, peer_dir: Path
             del sides["ours"]
             bench.sample_message = synthetic_message(bench.company.name)
         else:
-            bench.workers = Workers(env, scratch, bench.queue)
+            bench.workers = Workers(env, scratch, bench.queue)  # stopped in `finally` even if never ready
+            bench.workers.wait_until_ready()
             log(f"smtp-sink on 127.0.0.1:{bench.sink.port}, {CONNECTIONS} Celery workers ready")
             seconds, _, warmup_id = bench.send_and_wait("warm-up", "Warm-up")
             bench.sample_message = bench.render_sample(warmup_id)
