@@ -178,7 +178,7 @@ class TestSendForm(forms.Form):
 
 
 class PreviewForm(forms.Form):
-    contact = forms.IntegerField(required=False, min_value=1, label="Preview as")
+    contact = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, label="Preview as")
 
 
 class EmailTemplateForm(forms.Form):
