@@ -397,7 +397,9 @@ class Bench:
         the start call in this process, campaign id)."""
         from django.db import connection
 
-        import campaigns.tasks  # noqa: F401  registers the send task's name in this process (see below)
+        # delivery enqueues the send task by name (current_app.tasks[...]); campaigns/apps.py does not
+        # import campaigns.tasks in ready() (contacts/apps.py does), so this process registers it.
+        import campaigns.tasks  # noqa: F401
         from campaigns.delivery import send_campaign
 
         _, expected = self.lists[list_name]
