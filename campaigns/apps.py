@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
+
+    def ready(self) -> None:
+        # campaigns.delivery enqueues the send tasks by name (campaigns.tasks imports delivery, not
+        # the other way round): registering them here makes every process know the names, so a web
+        # process can start a campaign (POST /api/campaigns/send/{id}), not only the worker.
+        from . import tasks  # noqa: F401

@@ -1,6 +1,9 @@
 """POST /api/campaigns/send/{id} (now, at a time, at the planned time), pause, resume, cancel,
 the test send and the stats: through the real delivery and rendering, a real SMTP sink."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -169,3 +172,16 @@ def test_stats_report_the_campaigns_figures(api, newsletter):
     assert (stats["unique_opens"], stats["total_opens"], stats["rates"]["open_rate"]) == (1, 2, 1.0)
     listed = api.get("/api/campaigns").json()["campaigns"][0]
     assert (listed["recipient_count"], listed["sent"], listed["opened"], listed["clicked"]) == (2, 1, 1, 0)
+
+
+def test_a_web_process_knows_the_send_task_it_enqueues(tmp_path):
+    """Starting a campaign enqueues campaigns.tasks.send_campaign_batches by name; a web process that
+    never imported the tasks module (no worker in it) must still know it, or the send is a 500."""
+    code = (
+        "import django; django.setup(); from celery import current_app; "
+        "print('campaigns.tasks.send_campaign_batches' in current_app.tasks)"
+    )
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "SALLOQ_VAR_DIR": str(tmp_path)}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "salloq.settings")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.stdout.strip() == "True", result.stderr
