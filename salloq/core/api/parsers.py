@@ -17,6 +17,7 @@ import json
 import math
 import re
 from decimal import Decimal
+from itertools import accumulate
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -92,20 +93,28 @@ _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 # are then cut out of that short skeleton, leaving the brackets that nest.
 _NOT_SKELETON = bytes(byte for byte in range(256) if byte not in b'"\\[]{}')
 _SKELETON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# What each byte left outside strings adds to the depth: [ and { open, ] and } close.
+_BRACKET_STEP = [0] * 256
+_BRACKET_STEP[0x5B] = _BRACKET_STEP[0x7B] = 1
+_BRACKET_STEP[0x5D] = _BRACKET_STEP[0x7D] = -1
 
 
 def _nested_deeper_than(utf8: bytes, limit: int) -> bool:
     if utf8.count(b"[") + utf8.count(b"{") <= limit:
         return False
     skeleton = utf8.translate(None, _NOT_SKELETON)
-    # Without escapes, quotes alternate between opening and closing a string: split is enough.
-    outside = b"".join(skeleton.split(b'"')[::2]) if b"\\" not in skeleton else _SKELETON_STRING.sub(b"", skeleton)
-    depth = 0
-    for byte in outside:
-        depth += 1 if byte in (0x5B, 0x7B) else -1  # [ {
-        if depth > limit:
-            return True
-    return False
+    if b"\\" in skeleton:
+        outside = _SKELETON_STRING.sub(b"", skeleton)
+    else:
+        # Without escapes, quotes alternate between opening and closing a string. Most strings hold no
+        # bracket and read '""' here: dropping every '""' first (an empty string, or two strings with
+        # no bracket between them joined into one) leaves the brackets outside strings as they were,
+        # and a short rest to split.
+        rest = skeleton.replace(b'""', b"")
+        outside = b"".join(rest.split(b'"')[::2])
+    # The deepest point: the largest running sum of +1 per opening and -1 per closing bracket,
+    # summed in C (map, accumulate and max), not in a loop of Python.
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, outside)), default=0) > limit
 
 
 def _text_problem(text: str) -> str | None:
@@ -175,18 +184,31 @@ class SalloqJSONParser(JSONParser):
         except (UnicodeDecodeError, LookupError):
             raise ApiError(400, "Malformed request", f"The request body is not valid {encoding} text.") from None
         bad_numbers = []
-        parse_fraction = _parse_exact if getattr(parser_context.get("view"), "exact_numbers", False) else _parse_float
+        exact = getattr(parser_context.get("view"), "exact_numbers", False)
+        parse_fraction = _parse_exact if exact else _parse_float
 
         def remember(value):
             if isinstance(value, _BadNumber):
                 bad_numbers.append(value)
             return value
 
+        # The hooks run for every number of the body: the usual number (a short integer, a finite
+        # fraction that is not a silent zero) is read in one call, anything else by the checks above.
+        def parse_int(t):
+            return int(t) if len(t) <= _INT_DIGITS_LIMIT else remember(_parse_int(t))
+
+        def parse_float(t):
+            if len(t) <= MAX_NUMBER_TEXT:
+                value = float(t)
+                if value and value - value == 0.0:  # neither zero nor infinite
+                    return Decimal(t) if exact else value
+            return remember(parse_fraction(t))
+
         try:
             data = json.loads(
                 text,
-                parse_int=lambda t: remember(_parse_int(t)),
-                parse_float=lambda t: remember(parse_fraction(t)),
+                parse_int=parse_int,
+                parse_float=parse_float,
                 parse_constant=lambda t: remember(_parse_constant(t)),
             )
         except RecursionError:
