@@ -31,7 +31,7 @@ from contacts.models import Contact, ListMembership, MembershipStatus
 from contacts.services import contacts_mark_bounced
 from salloq.core import mailserver
 
-from . import audience, ratelimit, smtp
+from . import audience, ratelimit, rendering, smtp
 from .models import Campaign, CampaignRecipient, CampaignStatus, CampaignType, RecipientStatus
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,6 @@ def start_campaign(*, campaign_id: int) -> Campaign:
     """Freeze the content, snapshot the audience into recipient rows and hand them to the workers,
     in one transaction: a campaign is either still a draft (or scheduled) or sending with all its
     recipients. The row lock makes a second start (beat and a user at once) wait and then refuse."""
-    from . import rendering  # stream R's module; imported here so delivery loads without it
-
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update(of=("self",)).select_related("company").get(pk=campaign_id)
         if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
@@ -234,8 +232,6 @@ def progress(campaign: Campaign) -> dict:
 def send_test(*, campaign: Campaign, emails: list[str]) -> int:
     """Send the campaign, marked "[Test]" and untracked, to a few addresses now; returns how many
     the server accepted. Refused addresses and an unreachable server are errors on `emails`."""
-    from . import rendering
-
     if isinstance(emails, str) or not isinstance(emails, list | tuple) or not emails:
         raise ValidationError({"emails": ["Give one or more email addresses."]})
     if len(emails) > MAX_TEST_RECIPIENTS:
@@ -446,9 +442,7 @@ class _Run:
             # A fault of the code or the frozen content, the same for every row: stop the
             # campaign (paused, with the reason) rather than retry it forever.
             _release(self.campaign.pk, [row.pk for row in rows], token)
-            Campaign.objects.filter(pk=self.campaign.pk, status=CampaignStatus.SENDING).update(
-                status=CampaignStatus.PAUSED, last_error=f"Rendering failed: {type(error).__name__}: {error}"[:500]
-            )
+            _pause_with_error(self.campaign.pk, f"Rendering failed: {type(error).__name__}: {error}")
             raise
         by_id = {row.pk: row for row in rows}
         rendered_ids = {message.recipient_id for message in messages}
@@ -541,12 +535,21 @@ def _finish_if_done(campaign_id: int) -> None:
 def send_campaign_batches(*, campaign_id: int, run_seconds: float = TASK_RUN_SECONDS) -> bool:
     """A worker's share of a campaign: claim, send and mark batches until none is left. Any number
     of these run at once on one campaign. Returns True when it stopped for time with work left."""
-    from . import rendering
-
     campaign = Campaign.objects.select_related("company").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != CampaignStatus.SENDING:
         return False
     if not mailserver.may_attempt():
         return False  # beat enqueues the senders again once the outage's wait is over
-    prepared = rendering.prepare(campaign)
+    try:
+        prepared = rendering.prepare(campaign)
+    except Exception as error:
+        # Nothing can be sent, now or on a retry: stop the campaign with the reason.
+        _pause_with_error(campaign.pk, f"Rendering failed: {type(error).__name__}: {error}")
+        raise
     return _Run(campaign, prepared, time.monotonic() + run_seconds).run()
+
+
+def _pause_with_error(campaign_id: int, message: str) -> None:
+    Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).update(
+        status=CampaignStatus.PAUSED, last_error=message[:500], updated_at=timezone.now()
+    )

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from campaigns import delivery, ratelimit, smtp
+from campaigns import delivery, ratelimit, rendering, smtp
 from campaigns.models import Campaign, CampaignRecipient, CampaignStatus, CampaignType, RecipientStatus
 from contacts.models import Contact, ContactStatus
 from salloq.core import mailserver
@@ -305,3 +305,28 @@ def test_a_refused_test_address_is_an_error_on_emails(company, newsletter, count
     with pytest.raises(ValidationError) as raised:
         delivery.send_test(campaign=make_campaign(company, lists=[newsletter]), emails=["gone@example.com"])
     assert "gone@example.com" in raised.value.message_dict["emails"][0]
+
+
+def test_a_campaign_that_cannot_be_rendered_is_paused_with_the_reason_and_nobody_is_lost(
+    company, newsletter, counting_sink, monkeypatch
+):
+    campaign = started(company, newsletter)
+    real_prepare = rendering.prepare
+
+    class Broken:
+        def render_batch(self, rows):
+            raise RuntimeError("the template exploded")
+
+    monkeypatch.setattr(rendering, "prepare", lambda campaign: Broken())
+    with pytest.raises(RuntimeError):
+        delivery.send_campaign_batches(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED and "the template exploded" in campaign.last_error
+    assert {(row.status, row.claimed_at) for row in rows(campaign).values()} == {(RecipientStatus.PENDING, None)}
+    assert not counting_sink.received
+
+    monkeypatch.setattr(rendering, "prepare", real_prepare)
+    delivery.resume_campaign(campaign=campaign)
+    run(campaign)
+    assert counting_sink.copies() == {f"reader{n}@example.com": 1 for n in range(6)}
+    assert campaign.status == CampaignStatus.SENT and campaign.last_error == ""
