@@ -2,6 +2,8 @@
 with scanners kept apart, hostile tokens refused, and one company's links never touching
 another's rows."""
 
+import base64
+import hmac
 import time
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
@@ -96,6 +98,14 @@ def test_urls_are_absolute_on_site_url_and_signed_per_purpose(settings):
     assert tracking.read_open_token(unsubscribe_token) is None
     # Another recipient id under the same signature: refused.
     assert tracking.read_open_token(open_token.replace("41.", "42.", 1)) is None
+
+
+def test_the_signature_is_standard_hmac_sha256_of_the_ids(settings):
+    # The primed hash states must give exactly RFC 2104's HMAC, with the purpose's derived key.
+    token = path_of(tracking.click_url(123456, 42)).removeprefix("/t/c/").rstrip("/")
+    key = hmac.digest(settings.SECRET_KEY.encode(), b"salloq.campaigns.tracking.c", "sha256")
+    expected = base64.urlsafe_b64encode(hmac.digest(key, b"123456.42", "sha256")[:12]).decode()
+    assert token == f"123456.42.{expected}"
 
 
 def test_old_links_survive_a_secret_key_rotation(settings):
