@@ -1,7 +1,7 @@
 """The demo company's data, so a first `bin/run` shows a shop rather than empty pages: a product
-catalog and a store, contacts in two lists, a custom field, segments, and what they did (events:
+catalog and a store, contacts in two lists, a custom field, segments, what they did (events:
 product views, orders and abandoned carts, which the events' handlers turn into orders, carts and
-commerce facts once the worker dispatches them).
+commerce facts once the worker dispatches them), an email layout and a draft campaign ready to send.
 
 Written once, through the same services as the API (nothing here bypasses a rule), when the demo
 company has no contacts yet; a company someone has started using is never touched. Deterministic:
@@ -15,15 +15,17 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.services import campaign_create, template_create
 from catalog.services.catalogs import catalog_upsert
 from catalog.services.products import product_upsert_batch
 from catalog.services.stores import store_upsert
 from contacts import services as contact_services
 from contacts.consent_policy import ConsentContext
-from contacts.models import Contact
+from contacts.models import Contact, ContactList
 from contacts.segments.services import segment_create
 from events.models import EventSource
 from events.services import record_events
+from salloq.core.company_settings import company_sending_update
 from salloq.core.models import Company
 
 DEMO_CONSENT = ConsentContext(source="demo data")
@@ -49,6 +51,7 @@ def seed_demo_data(company: Company) -> bool:
         _catalog(company)
         contacts = _contacts(company, rng)
         _segments(company)
+        _campaign(company)
     _events(company, contacts, rng)  # JSON numbers, as the API gets them
     return True
 
@@ -79,6 +82,46 @@ def _catalog(company: Company) -> None:
     store_upsert(
         company=company,
         data={"external_id": "paris-1", "name": "Paris flagship", "channel": "offline", "store_type": "Flagship"},
+    )
+
+
+DEMO_LAYOUT = """<html><head><style>
+body { font-family: Georgia, serif; background: #f6f1ea; margin: 0; }
+.wrap { max-width: 560px; margin: 0 auto; background: #ffffff; padding: 24px; }
+h1 { color: #5b3a29; font-size: 24px; }
+a.button { background: #5b3a29; color: #ffffff; padding: 10px 18px; text-decoration: none; }
+</style></head><body><div class="wrap">{{ content }}</div></body></html>"""
+
+DEMO_CONTENT = """<h1>Spring picks for you, {{ contact.first_name|default:"friend" }}</h1>
+<p>Iris Élysée is back in stock, and our new Rose Absolue candle fills a room in minutes.</p>
+{% if commerce.order_count %}<p>Thank you for your {{ commerce.order_count }} order{{ commerce.order_count|pluralize }}
+with us.</p>{% endif %}
+<p><a class="button" href="https://shop.example/collections/spring">See the spring collection</a></p>
+<p><a href="https://shop.example/products/rose-absolue-candle">Rose Absolue candle</a></p>"""
+
+
+def _campaign(company: Company) -> None:
+    company_sending_update(
+        company=company,
+        sender_name=company.name,
+        sender_email="hello@shop.example",
+        reply_to_email="",
+        postal_address="12 Rue des Parfums, 75003 Paris, France",
+        send_rate_per_second=None,
+    )
+    layout = template_create(company=company, data={"name": "Shop newsletter", "html": DEMO_LAYOUT})
+    newsletter = ContactList.objects.for_company(company).get(name="Newsletter")
+    campaign_create(
+        company=company,
+        data={
+            "name": "Spring picks",
+            "type": "email",
+            "subject": '🌸 Spring picks, {{ contact.first_name|default:"for you" }}',
+            "preview_text": "Iris Élysée is back, and a new candle",
+            "content": DEMO_CONTENT,
+            "template_id": layout.pk,
+            "list_id": newsletter.pk,
+        },
     )
 
 

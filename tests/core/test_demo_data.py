@@ -1,8 +1,12 @@
 """The demo company's data (`bin/run` on a fresh machine): written once through the services, every
-segment it saves counts contacts, and a company already in use is never touched."""
+segment it saves counts contacts, its draft campaign has recipients and renders, and a company
+already in use is never touched."""
 
 import pytest
 
+from campaigns.audience import audience_count
+from campaigns.models import Campaign
+from campaigns.rendering import render_preview
 from catalog.models import CommerceFacts, Order, OrderLine, Product, Store
 from contacts.models import Contact, ContactList, Segment
 from contacts.segments.definitions import segment_contacts
@@ -35,6 +39,14 @@ def test_the_demo_data_is_written_once_and_its_segments_find_contacts():
     assert CommerceFacts.objects.for_company(company).filter(order_count__gt=0).exists()
     for segment in Segment.objects.for_company(company):
         assert segment_contacts(company, segment.definition).exists(), segment.name
+
+    campaign = Campaign.objects.for_company(company).get()
+    assert campaign.status == "draft" and campaign.template is not None
+    assert audience_count(company, list_ids=list(campaign.lists.values_list("pk", flat=True))) > 0
+    buyer = Contact.objects.for_company(company).filter(commerce__order_count__gt=0).first()
+    preview = render_preview(campaign, buyer)
+    assert buyer.first_name in preview.subject and "Thank you for your" in preview.html
+    assert "12 Rue des Parfums" in preview.html
 
     assert seed_demo_data(company) is False
     assert Contact.objects.for_company(company).count() == CONTACT_COUNT
