@@ -24,7 +24,15 @@ from contacts.models import ContactList, Segment
 from salloq.core.models import Company
 from salloq.core.validators import validate_header_safe
 
-from .models import EDITABLE_STATUSES, Campaign, CampaignStatus, CampaignType, EmailTemplate
+from .models import (
+    EDITABLE_STATUSES,
+    Campaign,
+    CampaignActivity,
+    CampaignRecipient,
+    CampaignStatus,
+    CampaignType,
+    EmailTemplate,
+)
 from .personalization import check_template
 from .rendering import sanitize_html
 
@@ -417,3 +425,10 @@ def template_delete(*, template: EmailTemplate) -> None:
     if users:
         raise _error("template", f"Campaigns not yet sent use this template: {', '.join(users)}.")
     template.delete()
+
+
+def forget_erased_contact(*, contact, **_signal) -> None:
+    """The contacts' erase (contacts.signals.contact_erased): the person's address and user agents
+    leave the campaign rows; the rows stay, without them, so the campaign's figures still add up."""
+    CampaignRecipient.objects.filter(contact=contact).update(email="")
+    CampaignActivity.objects.filter(recipient__contact=contact).update(user_agent="")

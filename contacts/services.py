@@ -38,6 +38,7 @@ from .models import (
     MembershipStatus,
     Suppression,
 )
+from .signals import contact_erased
 from .tags import merge_tags
 
 # Tasks are enqueued by name, not imported: contacts.tasks imports the services (and apps.py loads it
@@ -525,4 +526,5 @@ def contact_erase(*, contact: Contact) -> Contact:
     contact.status = ContactStatus.UNSUBSCRIBED
     contact.erased_at = timezone.now()
     contact.save()
+    contact_erased.send(sender=Contact, contact=contact)
     return contact
