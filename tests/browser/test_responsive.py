@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from campaigns import tracking
 from campaigns.mailcatcher import feedback_id, outbox_message_store
 from campaigns.models import (
     ActivityKind,
@@ -404,7 +405,22 @@ TOKENS = {
     "consent_unsubscribe": lambda data: consent_links.unsubscribe_token(data.contact, data.contact_list),
     "consent_preferences": lambda data: consent_links.preferences_token(data.contact),
     "invitation_accept": lambda data: invitation(data, f"{'g' * 32}@{'h' * 63}.com")[1],
+    # The public tracking links of the long campaign's recipient (the unsubscribe one is a page).
+    "campaign_track_open": lambda data: url_token(tracking.open_pixel_url(long_recipient(data).pk), ".gif"),
+    "campaign_track_click": lambda data: url_token(
+        tracking.click_url(long_recipient(data).pk, CampaignLink.objects.get(campaign_id=long_campaign(data)).pk)
+    ),
+    "campaign_track_unsubscribe": lambda data: url_token(tracking.unsubscribe_url(long_recipient(data).pk)),
 }
+
+
+def long_recipient(data: LongValues) -> CampaignRecipient:
+    return CampaignRecipient.objects.get(campaign_id=long_campaign(data))
+
+
+def url_token(url: str, suffix: str = "/") -> str:
+    """The token part of a tracking URL (its last path segment, without `suffix`)."""
+    return url.removesuffix(suffix).rsplit("/", 1)[1]
 
 
 @pytest.mark.parametrize("width", WIDTHS, ids=list(WIDTHS))
