@@ -59,6 +59,7 @@ if str(ROOT) not in sys.path:  # run as a script: the bench package is importabl
 
 from bench.api_root import (  # noqa: E402
     BenchError,
+    cpu_seconds,
     drop_database,
     free_port,
     log,
@@ -171,17 +172,6 @@ def campaign_content() -> str:
 
 # --- Processes: the sink and the workers ------------------------------------------------------------
 
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            # After the command name in parentheses: utime is field 14 and stime 15.
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(pid: int) -> list[int]:

@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:  # run as a script: the bench package is importabl
 from bench.api_root import (  # noqa: E402
     BenchError,
     WrkResult,
+    cpu_seconds,
     create_api_key,
     describe,
     ensure_wrk,
@@ -144,18 +145,6 @@ class CpuReading:
     database_us: float  # the PostgreSQL backends connected to the scratch database
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            # After the command name in parentheses: state is field 3, utime 14 and stime 15.
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def server_pids(master: int, conn: psycopg.Connection, db_name: str) -> dict[str, list[int]]:
     """The gunicorn workers (children of the master) and the scratch database's backends."""
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
@@ -224,12 +213,12 @@ def measure(args: argparse.Namespace, wrk: str, scratch: Path, cache_prefix: str
             for n in range(1, args.rounds + 1):
                 # Alternate which target goes first, so a drift in machine load does not favour one.
                 for target in ("floor", "api") if n % 2 else ("api", "floor"):
-                    spent = {side: _cpu_seconds(side_pids) for side, side_pids in pids.items()}
+                    spent = {side: cpu_seconds(side_pids) for side, side_pids in pids.items()}
                     result = run_wrk(
                         wrk, urls[target], headers, args.duration, args.connections, target, n, script=script
                     )
                     per_request = {
-                        side: (_cpu_seconds(pids[side]) - spent[side]) / result.requests * 1e6 for side in pids
+                        side: (cpu_seconds(pids[side]) - spent[side]) / result.requests * 1e6 for side in pids
                     }
                     results.append(result)
                     cpu.append(CpuReading(target, n, per_request["web"], per_request["database"]))
