@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from campaigns.models import Campaign
-from tests.contacts.conftest import SmtpSink, free_port, smtp_sink  # noqa: F401 - smtp_sink is a fixture
+from tests.contacts.conftest import SmtpSink, free_port, send_mail_to, smtp_sink  # noqa: F401 - smtp_sink is a fixture
 
 
 @dataclass
@@ -77,11 +77,7 @@ def start_counting_sink() -> tuple[CountingSink, Controller]:
 def counting_sink(settings):
     """Campaign mail (settings.EMAIL_*) goes to a CountingSink for the test."""
     sink, controller = start_counting_sink()
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
+    send_mail_to(settings, controller.port)
     try:
         yield sink
     finally:

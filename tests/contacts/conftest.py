@@ -43,18 +43,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def send_mail_to(settings, port: int) -> None:
+    """Point the test's mail settings at a plain SMTP server on loopback `port`."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+
+
 @pytest.fixture
 def smtp_sink(settings):
     """Django mail goes through SMTP to this sink for the test (pytest-django would use locmem)."""
     sink = SmtpSink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
+    send_mail_to(settings, controller.port)
     try:
         yield sink
     finally:
