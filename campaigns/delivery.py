@@ -74,7 +74,7 @@ def _check_sendable(campaign: Campaign) -> None:
     if not campaign.content.strip():
         raise ValidationError({"content": ["Give the campaign some content before sending it."]})
     if not campaign.lists.exists() and not campaign.segments.exists():
-        raise ValidationError({"lists": ["Choose at least one list or segment to send to."]})
+        raise ValidationError({"list_ids": ["Choose at least one list or segment to send to."]})
 
 
 def send_campaign(*, campaign: Campaign, scheduled_at=None) -> Campaign:

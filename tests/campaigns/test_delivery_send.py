@@ -100,7 +100,7 @@ def test_starting_refuses_sms_a_past_time_a_started_campaign_and_an_empty_audien
 
     with pytest.raises(ValidationError) as raised:
         delivery.send_campaign(campaign=make_campaign(company))
-    assert list(raised.value.message_dict) == ["lists"]
+    assert list(raised.value.message_dict) == ["list_ids"]
 
 
 def test_a_time_to_come_schedules_the_campaign_without_sending(company, newsletter):
