@@ -41,9 +41,11 @@ SUBJECT_MAX_LENGTH = 255
 PREVIEW_TEXT_MAX_LENGTH = 255
 FROM_NAME_MAX_LENGTH = 200
 EMAIL_MAX_LENGTH = 254
-# Far above any real email (Gmail clips a message's HTML past 102 KB), far below the request limit.
-CONTENT_MAX_LENGTH = 500_000
-TEMPLATE_HTML_MAX_LENGTH = 500_000
+# Above any real email (Gmail clips a message's HTML past 102 KB), and below the request limit
+# (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB) even when a client escapes every character as a \uXXXX
+# surrogate pair, 12 bytes each: a request the schema allows is never a 413.
+CONTENT_MAX_LENGTH = 200_000
+TEMPLATE_HTML_MAX_LENGTH = 200_000
 # Lists or segments per audience field.
 MAX_AUDIENCE_IDS = 100
 

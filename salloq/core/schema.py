@@ -28,6 +28,10 @@ class SalloqAutoSchema(AutoSchema):
         codes = [401, 403, 404, 429, 500]
         if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
             codes.append(400)
+        if self.method in ("POST", "PUT", "PATCH"):
+            # A body over DATA_UPLOAD_MAX_MEMORY_SIZE, e.g. a long text field whose characters
+            # the client escaped as \uXXXX pairs (12 bytes for one character).
+            codes.append(413)
         if self.method == "GET" and not self._is_list_view():
             codes.append(400)
         error = OpenApiResponse(response=ErrorSerializer)
