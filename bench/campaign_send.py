@@ -173,7 +173,6 @@ def campaign_content() -> str:
 # --- Processes: the sink and the workers ------------------------------------------------------------
 
 
-
 def process_tree(pid: int) -> list[int]:
     """pid and its descendants (a Celery worker: its main process and its pool process)."""
     found, pending = [], [pid]
