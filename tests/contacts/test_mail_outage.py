@@ -22,7 +22,7 @@ from contacts.models import ConsentAction, ConsentRecord, ContactList, ListMembe
 from salloq.core import mailserver
 from salloq.core.models import Company, MailServerState, Role
 from tests.conftest import make_api_client
-from tests.contacts.conftest import SmtpSink, free_port
+from tests.contacts.conftest import SmtpSink, free_port, send_mail_to
 from tests.factories import ContactListFactory, MembershipFactory, UserFactory
 
 TASK = "contacts.tasks.send_double_opt_in_confirmations"
@@ -43,21 +43,12 @@ class RecordingSink(SmtpSink):
         return await super().handle_DATA(server, session, envelope)
 
 
-def use_smtp(settings, port: int) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-
-
 @pytest.fixture
 def recording_smtp(settings):
     sink = RecordingSink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
-    use_smtp(settings, controller.port)
+    send_mail_to(settings, controller.port)
     try:
         yield sink
     finally:
@@ -90,7 +81,7 @@ class HangingUpServer:
 @pytest.fixture
 def hanging_up_server(settings):
     server = HangingUpServer()
-    use_smtp(settings, server.port)
+    send_mail_to(settings, server.port)
     yield server
     server.close()
 
@@ -210,7 +201,7 @@ def test_a_failing_server_is_tried_on_a_back_off_schedule_not_once_per_message(c
 
 @pytest.mark.django_db
 def test_a_beat_run_a_moment_early_still_makes_the_next_attempt(settings):
-    use_smtp(settings, free_port())
+    send_mail_to(settings, free_port())
     state = mailserver.record_failure(ConnectionRefusedError(111, "Connection refused"))
     assert not mailserver.may_attempt(state.next_attempt_at - timedelta(seconds=30))
     assert mailserver.may_attempt(state.next_attempt_at - timedelta(milliseconds=30))
@@ -226,7 +217,7 @@ def test_back_off_doubles_up_to_a_cap():
 @pytest.mark.django_db
 def test_dashboard_shows_the_outage_with_the_settings_to_fix_and_clears_when_mail_goes_out_again(company, settings):
     port = free_port()
-    use_smtp(settings, port)  # the mail server is stopped: nothing listens on its port
+    send_mail_to(settings, port)  # the mail server is stopped: nothing listens on its port
     newsletter = ContactListFactory(company=company, name="Newsletter", double_opt_in=True)
     for n in range(3):
         contact = services.contact_upsert(company=company, data={"email": f"p{n}@example.com"}).contact
@@ -266,7 +257,7 @@ def test_dashboard_shows_the_outage_with_the_settings_to_fix_and_clears_when_mai
 
 @pytest.mark.django_db
 def test_the_outage_banner_is_not_shown_to_members_on_other_pages(company, settings):
-    use_smtp(settings, free_port())
+    send_mail_to(settings, free_port())
     mailserver.record_failure(ConnectionRefusedError(111, "Connection refused"))
     marketer = member_client(company, staff=False)
     assert "Mail server unreachable since" in marketer.get("/").content.decode()
