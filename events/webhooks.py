@@ -6,8 +6,9 @@ secret (Settings -> Webhook secret), HMAC-SHA256, in `X-Webhook-Signature`, in o
 - `t=<unix time>,v1=<hex>` (recommended): the HMAC covers `<t>.<raw body>`; accepted within
   WEBHOOK_TOLERANCE_SECONDS either side of our clock. Several `v1=` may be given (one per secret
   while the sender rotates); one matching is enough.
-- `<hex>` (also `sha256=<hex>`): the HMAC of the raw body alone, what an integrator reading seed
-  000 alone sends. It carries no time, so only the replay rule below limits its reuse.
+- `<hex>` (also `sha256=<hex>`): the HMAC of the raw body alone, what an integrator reading only the
+  Salloq Marketing API document sends. It carries no time, so only the replay rule below limits its
+  reuse.
 
 The signature is checked over the raw bytes before any JSON parsing, in constant time, against the
 current secret and, during WEBHOOK_PREVIOUS_SECRET_GRACE_HOURS after a rotation, the previous one.

@@ -57,7 +57,7 @@ def test_mistyped_key_is_caught_by_checksum(company, api_key, django_assert_num_
     assert "checksum" in body["message"]
 
 
-def test_unknown_well_formed_key_is_401_with_seed_message(company):
+def test_unknown_well_formed_key_is_401_with_the_documented_message(company):
     response = ApiClient(apikeys.generate_key(), company.pk).get("/api/")
     body = assert_error(response, 401, "Invalid API key")
     assert body["message"] == "The provided API key is invalid or has been revoked"

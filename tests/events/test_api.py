@@ -118,7 +118,7 @@ def test_an_upper_case_external_event_carries_details_parameters_value_and_curre
     )
 
 
-def test_the_seed_003_body_is_accepted_as_sent(api):
+def test_the_salesmanago_v3_sample_body_is_accepted_as_sent(api):
     # SALESmanago API v3's sample, comments removed (JSON has none).
     body = {
         "apiKey": "550e8400-e29b-41d4-a716-446655440000",
