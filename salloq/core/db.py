@@ -41,6 +41,12 @@ SQLITE_IDLE_GAP = 0.001
 
 TIMEOUT_ERROR = "Query timed out"
 
+# An htmx request that failed leaves the table or panel that asked as it was (base.html's htmx
+# config swaps no 4xx/5xx answer other than a form's 400), so the later swaps of that target still
+# work; the message goes to the page's problem area instead, without a history entry for the
+# request that failed. static/js/app.js swaps an answer sent there and shows the area.
+PROBLEM_AREA_HEADERS = {"HX-Retarget": "#request-problem", "HX-Reswap": "innerHTML", "HX-Push-Url": "false"}
+
 
 def timeout_message() -> str:
     seconds = settings.WEB_STATEMENT_TIMEOUT_MS / 1000
@@ -179,5 +185,9 @@ class StatementTimeoutMiddleware:
             "Statement timeout (%s ms) on %s %s", settings.WEB_STATEMENT_TIMEOUT_MS, request.method, request.path
         )
         context = {"message": timeout_message()}
-        template = "core/_query_timeout.html" if htmx_partial(request) else "core/query_timeout.html"
-        return render(request, template, context, status=503)
+        if not htmx_partial(request):
+            return render(request, "core/query_timeout.html", context, status=503)
+        response = render(request, "core/_query_timeout.html", context, status=503)
+        for header, value in PROBLEM_AREA_HEADERS.items():
+            response[header] = value
+        return response

@@ -71,3 +71,67 @@ document.addEventListener("change", (event) => {
   text.value = picker.value;
   text.dispatchEvent(new Event("change", { bubbles: true }));
 }, true);
+
+// A failed htmx request leaves the part of the page that asked as it was (base.html's htmx config
+// swaps no error answer), and says what went wrong in the problem area (base.html): the server's
+// own message when it sends one there (HX-Retarget: #request-problem, a statement timeout), else a
+// short one for the status. The next request that succeeds clears it.
+const REQUEST_PROBLEMS = {
+  403: "You are not allowed to do this. Reload the page: your role or company may have changed.",
+  404: "What you asked for no longer exists. Reload the page.",
+  413: "The request is too large.",
+  429: "Too many requests. Wait a moment and try again.",
+};
+
+function showRequestProblem(text) {
+  const area = document.getElementById("request-problem");
+  if (!area) return;
+  if (text !== undefined) {
+    const line = document.createElement("p");
+    line.className = "error";
+    line.textContent = text;
+    area.replaceChildren(line);
+  }
+  area.parentElement.hidden = false;
+}
+
+function clearRequestProblem() {
+  const area = document.getElementById("request-problem");
+  if (!area || area.parentElement.hidden) return;
+  area.parentElement.hidden = true;
+  area.replaceChildren();
+}
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.target && event.detail.target.id === "request-problem") {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false; // the message is the answer: no generic one on top
+  }
+});
+
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.detail.target && event.detail.target.id === "request-problem") showRequestProblem();
+});
+
+document.addEventListener("htmx:responseError", (event) => {
+  const status = event.detail.xhr.status;
+  showRequestProblem(
+    REQUEST_PROBLEMS[status] ||
+      (status >= 500
+        ? `Something went wrong on our side (error ${status}). Try again in a moment; if it keeps happening, tell your administrator.`
+        : `The request was refused (error ${status}). Reload the page and try again.`),
+  );
+});
+
+document.addEventListener("htmx:sendError", () => {
+  showRequestProblem("The server could not be reached. Check your connection and try again.");
+});
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  const target = event.detail.target;
+  if (event.detail.successful && !(target && target.id === "request-problem")) clearRequestProblem();
+});
+
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-dismiss-problem]")) clearRequestProblem();
+});

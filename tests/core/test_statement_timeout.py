@@ -259,3 +259,26 @@ def test_sqlite_counts_only_the_time_sqlite_works_not_the_time_rows_wait(company
             if rows % 2000 == 0:
                 time.sleep(0.15)  # 0.75 s of waiting in all, far past the limit
     assert rows == 10_000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_htmx_request_cut_off_sends_its_message_to_the_problem_area_not_into_the_table(
+    viewer_client, company, limit
+):
+    """base.html's htmx config swaps no 503 into its target: the message goes to #request-problem."""
+    Contact.objects.create(company=company, email="ada@example.com")
+    with TableLock():
+        searched = viewer_client.get("/contacts/", {"search": "ada"}, **HX)
+        full_page = viewer_client.get("/contacts/", {"search": "ada"})
+
+    assert searched.status_code == 503
+    assert searched["HX-Retarget"] == "#request-problem" and searched["HX-Reswap"] == "innerHTML"
+    assert searched["HX-Push-Url"] == "false"  # the URL stays the one whose table is shown
+    fragment = searched.content.decode()
+    assert "Too slow" in fragment and "Simplify the request" in fragment
+    assert "<html" not in fragment and 'id="contact-table"' not in fragment
+    assert full_page.status_code == 503 and "HX-Retarget" not in full_page
+
+    page = viewer_client.get("/contacts/").content.decode()  # the area every page has
+    assert '<div id="request-problem" role="alert"></div>' in page
