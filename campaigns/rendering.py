@@ -40,6 +40,7 @@ from contacts.models import Contact, CustomFieldValue, KeyInformation
 from . import personalization, tracking
 from .mime import MessageSkeleton, RenderedMessage, address_header, domain_of
 from .models import Campaign, CampaignLink, CampaignRecipient
+from .plain_variables import PersonalizedTemplate
 from .sanitizing import DOCUMENT, DOCUMENT_HEAD, STYLE_ELEMENT, ProtectedSource, sanitize_html
 
 __all__ = [
@@ -264,16 +265,18 @@ class PreparedCampaign:
         # Non-ASCII text can go as character references (&#233;), which keeps the HTML part 7bit
         # and readable, except in <style>, where references mean nothing.
         self.html_references = all(css.isascii() for _, css, _ in STYLE_ELEMENT.findall(html))
-        self.html_template = personalization.compile_template(html)
-        self.text_template = personalization.compile_template(text)
+        self.html_template = PersonalizedTemplate(personalization.compile_template(html))
+        self.text_template = PersonalizedTemplate(personalization.compile_template(text))
         self.footers = self._footers()
         subject = campaign.subject or ""
         self.subject = subject
-        self.subject_template = personalization.compile_template(subject) if "{" in subject else None
+        self.subject_template = (
+            PersonalizedTemplate(personalization.compile_template(subject)) if "{" in subject else None
+        )
         used = set()
         for template in (self.html_template, self.text_template, self.subject_template):
             if template is not None:
-                used |= personalization.used_sources(template)
+                used |= personalization.used_sources(template.template)
         self.used = frozenset(used)
 
     def _sources(self, source: str, links: dict[str, int]) -> tuple[str, str, str]:
@@ -387,11 +390,13 @@ class PreparedCampaign:
 
     def _render(self, values: dict) -> tuple[str, str, str]:
         """(subject, html, text) for one recipient's values."""
-        context = Context(values, autoescape=True)
-        html = self.html_template.render(context)
-        context.autoescape = False
-        text = self.text_template.render(context)
-        subject = self.subject_template.render(context) if self.subject_template is not None else self.subject
+        html = self.html_template.render(values, autoescape=True)
+        text = self.text_template.render(values, autoescape=False)
+        subject = (
+            self.subject_template.render(values, autoescape=False)
+            if self.subject_template is not None
+            else self.subject
+        )
         return " ".join(subject.split()), html, text
 
     def _message_parts(

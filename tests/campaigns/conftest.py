@@ -28,13 +28,21 @@ class CountingSink:
 
     `replies[address]` is a list of replies to give at RCPT, one per attempt, in order (None:
     accept); once the list runs out the address is accepted. A reply beginning with 5 or 4 refuses
-    that recipient only, like a real server."""
+    that recipient only, like a real server. With `pipelining` it offers PIPELINING (RFC 2920), as
+    Postfix does, and the client sends MAIL, RCPT and DATA in one write."""
 
-    def __init__(self):
+    def __init__(self, *, pipelining: bool = False):
+        self.pipelining = pipelining
         self.received: list[Received] = []
         self.replies: dict[str, list[str | None]] = {}
         self.rcpt_attempts: Counter = Counter()
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
@@ -66,8 +74,8 @@ class CountingSink:
         return self.received
 
 
-def start_counting_sink() -> tuple[CountingSink, Controller]:
-    sink = CountingSink()
+def start_counting_sink(*, pipelining: bool = False) -> tuple[CountingSink, Controller]:
+    sink = CountingSink(pipelining=pipelining)
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     return sink, controller

@@ -106,7 +106,7 @@ def test_sigkilled_workers_skip_nobody_and_repeat_at_most_the_messages_in_flight
     company.save(update_fields=["send_rate_per_second"])
     monkeypatch.setattr(delivery, "_enqueue_senders", lambda campaign_id: None)
     campaign = delivery.send_campaign(campaign=make_campaign(company, lists=[audience_of(company, RECIPIENTS)]))
-    sink, controller = start_counting_sink()
+    sink, controller = start_counting_sink(pipelining=True)  # as Postfix offers it
     worker = Worker(tmp_path, controller.port)
     kills = 0
     try:

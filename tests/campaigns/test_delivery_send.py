@@ -13,7 +13,7 @@ from campaigns.models import Campaign, CampaignRecipient, CampaignStatus, Campai
 from contacts.models import Contact, ContactStatus
 from salloq.core import mailserver
 from salloq.core.models import MailServerState
-from tests.campaigns.conftest import free_port, make_campaign
+from tests.campaigns.conftest import free_port, make_campaign, send_mail_to, start_counting_sink
 from tests.factories import ContactFactory, ContactListFactory, ListMembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +23,17 @@ pytestmark = pytest.mark.django_db
 def no_enqueue(monkeypatch):
     """The tests run the workers' loop themselves, in this process."""
     monkeypatch.setattr(delivery, "_enqueue_senders", lambda campaign_id: None)
+
+
+@pytest.fixture(params=[False, True], ids=["one-command-a-time", "pipelining"])
+def counting_sink(request, settings):
+    """conftest's counting sink, with and without PIPELINING offered: every test here runs both."""
+    sink, controller = start_counting_sink(pipelining=request.param)
+    send_mail_to(settings, controller.port)
+    try:
+        yield sink
+    finally:
+        controller.stop()
 
 
 @pytest.fixture
