@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from contacts.models import ContactList, Segment
 from salloq.core.models import Company
+from salloq.core.text import text_problem
 from salloq.core.validators import validate_header_safe
 
 from .models import (
@@ -97,8 +98,8 @@ def _text(data: dict, field: str, errors: dict, *, max_length: int, required: bo
     if not isinstance(value, str):
         errors[field] = ["Must be text."]
         return None
-    if "\x00" in value:
-        errors[field] = ["Must not contain NUL characters."]
+    if problem := text_problem(value):
+        errors[field] = [problem]
         return None
     value = value.strip()
     if required and not value:
@@ -369,8 +370,8 @@ def _clean_template(data: dict, *, creating: bool) -> dict:
         html = data["html"]
         if not isinstance(html, str):
             errors["html"] = ["Must be text."]
-        elif "\x00" in html:
-            errors["html"] = ["Must not contain NUL characters."]
+        elif problem := text_problem(html):
+            errors["html"] = [problem]
         elif len(html) > TEMPLATE_HTML_MAX_LENGTH:
             errors["html"] = [f"Ensure this field has no more than {TEMPLATE_HTML_MAX_LENGTH} characters."]
         elif not CONTENT_SLOT.search(html):

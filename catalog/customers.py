@@ -17,9 +17,10 @@ from django.db.models import Q
 
 from contacts.bulk import contacts_bulk_upsert
 from contacts.consent_policy import ConsentContext
-from contacts.contact_input import MAX_ID, MAX_LENGTHS, normalize_email, text_problem
+from contacts.contact_input import MAX_ID, MAX_LENGTHS, normalize_email
 from contacts.models import Contact
 from salloq.core.models import Company
+from salloq.core.text import text_problem
 
 # Recorded with the consent record of a contact created from commerce data.
 CONSENT = ConsentContext(source="commerce")

@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from events.models import Event
 from salloq.core.models import Company
+from salloq.core.text import text_problem
 
 from .models import UNCOUNTED_STATUSES, Order, OrderSource, OrderStatus, Subscription
 from .order_input import CURRENCIES, MAX_BATCH, MAX_LINES
@@ -123,7 +124,7 @@ def _data(event: Event) -> dict:
 def _identifier(raw) -> str | None:
     if isinstance(raw, int) and not isinstance(raw, bool):
         return str(raw)
-    if isinstance(raw, str) and raw.strip() and len(raw.strip()) <= MAX_TEXT and "\x00" not in raw:
+    if isinstance(raw, str) and raw.strip() and len(raw.strip()) <= MAX_TEXT and not text_problem(raw):
         return raw.strip()
     return None
 
@@ -186,7 +187,7 @@ def _lines(raw) -> list[dict]:
             continue
         line: dict = {"product_id": product_id}
         name = entry.get("name", entry.get("product_name"))
-        if isinstance(name, str) and len(name) <= MAX_TEXT and "\x00" not in name:
+        if isinstance(name, str) and len(name) <= MAX_TEXT and not text_problem(name):
             line["product_name"] = name.strip()
         quantity = _amount(entry.get("quantity", 1), MILLI)
         if quantity is not None:
@@ -268,7 +269,7 @@ def _subscription(event: Event, cancelled: dict) -> dict | None:
         cancelled[external_id] = event.occurred_at
         return item
     plan = data.get("plan")
-    if isinstance(plan, str) and len(plan.strip()) <= MAX_TEXT and "\x00" not in plan:
+    if isinstance(plan, str) and len(plan.strip()) <= MAX_TEXT and not text_problem(plan):
         item["plan"] = plan.strip()
     product_id = _identifier(data.get("product_id"))
     if product_id:

@@ -22,8 +22,9 @@ from decimal import Decimal, InvalidOperation
 import pycountry
 from django.db import connection
 
-from contacts.contact_input import MAX_ID, MAX_LENGTHS, text_problem
+from contacts.contact_input import MAX_ID, MAX_LENGTHS
 from events.event_input import parse_moment
+from salloq.core.text import text_problem
 
 from .models import MONEY, Order, OrderLine, OrderStatus, Store, StoreChannel
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from salloq.core.text import text_problem
+
 from .models import CustomField, CustomFieldValue, FieldType, Segment
 from .segments import services as segment_services
 
@@ -47,8 +49,8 @@ def custom_field_update(*, custom_field: CustomField, name: str, choices: list[s
         errors["name"] = "A field needs a name."
     elif len(name) > 100:
         errors["name"] = "At most 100 characters."
-    elif "\x00" in name:
-        errors["name"] = "A name must not contain NUL characters."
+    elif problem := text_problem(name):
+        errors["name"] = f"A name {problem}."
     elif (
         CustomField.objects.for_company(custom_field.company_id).filter(name=name).exclude(pk=custom_field.pk).exists()
     ):

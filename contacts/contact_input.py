@@ -27,6 +27,7 @@ from django.core.validators import validate_email
 from django.utils.dateparse import parse_date
 
 from salloq.core.numbers import NumberError, parse_decimal
+from salloq.core.text import text_problem
 
 from .models import Contact, ContactList, ContactStatus, CustomField, FieldType
 
@@ -69,15 +70,12 @@ MAX_LENGTHS = {
     "phone": PHONE_MAX_LENGTH,
 }
 
-NUL_MESSAGE = "Null characters are not allowed."
-SURROGATE_MESSAGE = "Text must be valid Unicode (no lone surrogates such as \\ud800)."
 NOT_NULL = "This field may not be null."
 # What clearing an identifier stores.
 CLEARED = {"email": {"email": ""}, "external_id": {"external_id": None}, "phone": {"phone": "", "phone_valid": True}}
 NEEDS_IDENTIFIER = "A contact needs an email, an external_id or a phone."
 NOT_STRING = "Must be a string."
 FIELD_VALUE_SCALAR = "A field value is a text, a number, true/false or null."
-_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 # A strict subset of the addresses Django's EmailValidator accepts (dot-atom local part, LDH
 # labels, letter TLD): what matches needs no further check. The validator's IDN and literal
@@ -125,14 +123,6 @@ class CompanyRefs:
 
 
 # --- Single values ------------------------------------------------------------------------------
-
-
-def text_problem(value: str) -> str | None:
-    """What PostgreSQL (and UTF-8) cannot store in a text: NUL, lone surrogates."""
-    bad = _BAD_TEXT.search(value)
-    if bad is None:
-        return None
-    return NUL_MESSAGE if bad.group() == "\x00" else SURROGATE_MESSAGE
 
 
 def normalize_email(raw: str) -> str:

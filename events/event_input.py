@@ -23,8 +23,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from contacts.contact_input import MAX_LENGTHS, normalize_email, text_problem
+from contacts.contact_input import MAX_LENGTHS, normalize_email
 from salloq.core.numbers import NumberError, parse_decimal
+from salloq.core.text import text_problem
 
 # A merchant's own event types: lower-case snake case, e.g. loyalty_tier_changed.
 CUSTOM_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")

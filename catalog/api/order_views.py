@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from contacts.contact_input import MAX_ID, text_problem
+from contacts.contact_input import MAX_ID
 from salloq.core.api.fields import NO_NUL
 from salloq.core.api.parsers import item_input_errors
 from salloq.core.api.scoping import CompanyScopedAPIView
@@ -24,6 +24,7 @@ from salloq.core.errors import ApiError
 from salloq.core.models import Company, Scope
 from salloq.core.pagination import PagePagination
 from salloq.core.schema import SalloqAutoSchema
+from salloq.core.text import text_problem
 
 from ..models import Order, OrderStatus, Store
 from ..order_input import IDENTIFIER_LENGTH, MAX_BATCH, RFC_3339, parse_date_time

@@ -25,6 +25,7 @@ from django.utils import timezone
 from events.event_input import parse_moment
 from salloq.core.models import Company
 from salloq.core.numbers import NumberError, parse_decimal
+from salloq.core.text import text_problem
 
 from ..commerce import refresh_commerce_facts
 from ..customers import resolve_contacts_detailed
@@ -76,8 +77,11 @@ class SubscriptionResult:
 def _text(errors: dict, name: str, raw, *, identifier: bool = False) -> str | None:
     if identifier and isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
-    if not isinstance(raw, str) or "\x00" in raw:
+    if not isinstance(raw, str):
         errors[name] = ["Must be a string" + (" or a whole number." if identifier else ".")]
+        return None
+    if problem := text_problem(raw):
+        errors[name] = [problem]
         return None
     text = raw.strip()
     if identifier and not text:

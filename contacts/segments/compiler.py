@@ -29,6 +29,7 @@ from django.db.models.lookups import Exact
 from catalog.models import CollectionItem, CommerceFacts
 from events.models import Event
 from salloq.core.models import Company
+from salloq.core.text import text_problem
 
 from .. import tags
 from ..models import (
@@ -237,8 +238,11 @@ class Compiler:
                 return None
             return _Field(CUSTOM_FIELD_KINDS[custom_field.field_type], name, custom_field=custom_field)
         if prefix == "key_information" and rest:
-            if len(rest) > 255 or "\x00" in rest:
+            if len(rest) > 255:
                 self.error(path, "A key information name has at most 255 characters.")
+                return None
+            if problem := text_problem(rest):
+                self.error(path, f"A key information name {problem}.")
                 return None
             return _Field(KEY_INFO, name, key_name=rest)
         if prefix == "events" and rest:
@@ -254,8 +258,11 @@ class Compiler:
                 return None
             return _Field(COMMERCE_FIELDS[rest], name, facts_column=rest)
         if prefix == "collections" and rest:
-            if len(rest) > 255 or "\x00" in rest:
+            if len(rest) > 255:
                 self.error(path, "A collection name has at most 255 characters.")
+                return None
+            if problem := text_problem(rest):
+                self.error(path, f"A collection name {problem}.")
                 return None
             return _Field(COLLECTION, name, collection=rest)
         attributes = ", ".join((*TEXT_ATTRIBUTES, "status", "created_at"))
@@ -500,8 +507,8 @@ class Compiler:
             except InvalidValue as exc:
                 self.error(key_path, f"The value {exc} (text, a number or true/false).")
                 continue
-            if "\x00" in key:
-                self.error(key_path, "Data keys cannot contain NUL characters (no stored JSON can hold them).")
+            if problem := text_problem(key):
+                self.error(key_path, f"A data key {problem}: no stored JSON can hold it.")
                 continue
             # The same match as `equals` on a property, on the event's data.
             condition &= self.property_condition((key,), "data", "equals", value)

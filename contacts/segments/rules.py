@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from salloq.core.numbers import NumberError, parse_decimal
+from salloq.core.text import text_problem
 
 from ..contact_input import TEXT_ATTRIBUTES as TEXT_ATTRIBUTES  # the rule language's text fields
 from ..models import ContactStatus, FieldType
@@ -204,8 +205,9 @@ def parse_text(raw) -> str:
         raise InvalidValue("must not be empty; use is_set / is_not_set to test for a missing value")
     if len(raw) > MAX_TEXT:
         raise InvalidValue(f"must be at most {MAX_TEXT} characters")
-    if "\x00" in raw:
-        raise InvalidValue("must not contain NUL characters")
+    problem = text_problem(raw)
+    if problem:
+        raise InvalidValue(problem)
     return raw
 
 

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from salloq.core.htmx import render_page
 from salloq.core.models import Role
+from salloq.core.text import text_problem
 from salloq.core.views import company_view
 
 from .. import exports, imports
@@ -32,8 +33,6 @@ STAGED_LIFETIME = timedelta(days=1)
 SESSION_KEY = "contact_import_staged"
 RECENT_IMPORTS = 20
 SHOWN_ERRORS = 20
-NUL = "\x00"
-NUL_TARGET = "A target must not contain NUL characters."
 
 
 class ImportUploadForm(forms.Form):
@@ -93,9 +92,10 @@ def contact_imports(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("file", exc.message_dict["file"])
         else:
-            if any(NUL in column for column in preview.header):
+            problem = next(filter(None, map(text_problem, preview.header)), None)
+            if problem:
                 # Column names are kept with the import (PostgreSQL text refuses NUL).
-                form.add_error("file", "The header must not contain NUL characters; fix the column names.")
+                form.add_error("file", f"The header {problem}; fix the column names.")
         if form.is_valid():
             _sweep_staged()
             token = uuid.uuid4().hex
@@ -134,7 +134,11 @@ def contact_import_mapping(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         mapping = {column: request.POST.get(f"column-{index}", "") for index, column in enumerate(preview.header)}
         # The targets are stored with the import (PostgreSQL text refuses NUL).
-        errors = {f"mapping.{column}": [NUL_TARGET] for column, target in mapping.items() if NUL in target}
+        errors = {
+            f"mapping.{column}": [f"A target {problem}."]
+            for column, target in mapping.items()
+            if (problem := text_problem(target))
+        }
     if request.method == "POST" and not errors:
         contact_list = None
         if staged["list_id"]:

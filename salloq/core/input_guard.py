@@ -12,8 +12,7 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from .errors import error_response, payload_too_large_body
-
-NUL_MESSAGE = "must not contain NUL characters"
+from .text import NUL_MESSAGE
 
 
 def _is_api(request) -> bool:

@@ -25,6 +25,7 @@ from rest_framework.parsers import JSONParser
 
 from salloq.core.errors import ApiError
 from salloq.core.numbers import MAX_NUMBER_TEXT
+from salloq.core.text import text_problem
 
 # Deeper than any document the API describes (a segment definition's groups, nested properties)
 # and far below the depth at which json or the serializers recurse into RecursionError.
@@ -37,8 +38,6 @@ MAX_NESTING = 32
 _INT_DIGITS_LIMIT = 309
 
 NESTING_MESSAGE = f"is nested deeper than {MAX_NESTING} levels"
-NUL_MESSAGE = "must not contain NUL characters"
-SURROGATE_MESSAGE = "must not contain lone surrogates (invalid Unicode such as \\ud800)"
 ITEM_ERRORS_ATTRIBUTE = "salloq_item_input_errors"
 
 
@@ -117,16 +116,6 @@ def _nested_deeper_than(utf8: bytes, limit: int) -> bool:
     return max(accumulate(map(_BRACKET_STEP.__getitem__, outside)), default=0) > limit
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return NUL_MESSAGE
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return SURROGATE_MESSAGE
-    return None
-
-
 def _printable(key: str) -> str:
     """A key as it can appear in a path: NUL and lone surrogates as \\uXXXX escapes."""
     return "".join(f"\\u{ord(char):04x}" if char == "\x00" or "\ud800" <= char <= "\udfff" else char for char in key)
@@ -148,7 +137,7 @@ def _problems(value, path: str = "", depth: int = 0) -> dict[str, list[str]]:
         if isinstance(value, _BadNumber):
             problems.setdefault(path, []).append(value.message)
         elif isinstance(value, str):
-            message = _text_problem(value)
+            message = text_problem(value)
             if message:
                 problems.setdefault(path, []).append(message)
         elif isinstance(value, dict | list):
@@ -158,7 +147,7 @@ def _problems(value, path: str = "", depth: int = 0) -> dict[str, list[str]]:
             if isinstance(value, dict):
                 for key, item in value.items():
                     child = _join(path, key)
-                    message = _text_problem(key)
+                    message = text_problem(key)
                     if message:
                         problems.setdefault(child, []).append(f"key {message}")
                     stack.append((item, child, depth + 1))
