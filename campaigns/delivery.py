@@ -324,40 +324,94 @@ def _held(campaign_id: int, ids: list[int], token):
 
 class _Marks:
     """Marks rows as the messages go: one UPDATE per message, in autocommit, right after the server
-    accepted it. On PostgreSQL the statement is prepared once per connection and the session skips
-    waiting for the WAL flush (synchronous_commit off): the mark is in the server's memory before
-    the next message goes, which survives the worker being killed; only a crash of PostgreSQL
-    itself within a fraction of a second could forget it (and then resend that message)."""
+    accepted it.
+
+    On PostgreSQL the UPDATE does not wait for its answer: it is sent (a statement prepared once,
+    through libpq, in the session's own connection) as soon as the server has accepted the message,
+    and its result is read before the next mark or before any other query of the connection (an
+    execute wrapper), so an error still surfaces, one message later. What the guarantee needs holds:
+    the mark is in the socket to PostgreSQL before the next message goes, and a killed worker's
+    socket still delivers what was written to it, which PostgreSQL then executes and commits. The
+    session skips waiting for the WAL flush (synchronous_commit off): only a crash of PostgreSQL
+    itself (or of the worker's machine) within a fraction of a second could forget a mark, and
+    then resend that message. This takes the mark's round trip off the path of each message."""
 
     SENT_SQL = (
         f"UPDATE {CampaignRecipient._meta.db_table} "  # noqa: S608
         "SET status = 'sent', sent_at = %s, message_id = %s, attempts = attempts + 1, error = '' WHERE id = %s"
     )
+    _STATEMENT = b"salloq_campaign_mark_sent"
 
     def __enter__(self):
         connection.ensure_connection()
         self.postgres = connection.vendor == "postgresql"
-        if self.postgres:
-            import psycopg
-
-            self.cursor = psycopg.Cursor(connection.connection)
-            self.cursor.execute("SET synchronous_commit = off")
-        else:
+        if not self.postgres:
             self.cursor = connection.cursor()
+            return self
+        self.pgconn = connection.connection.pgconn
+        self.pending = False
+        self._exec(b"SET synchronous_commit = off")
+        prepared = self._exec(b"SELECT 1 FROM pg_prepared_statements WHERE name = '" + self._STATEMENT + b"'")
+        if not prepared.ntuples:  # once per database connection (it outlives a task)
+            sql = self.SENT_SQL.replace("%s", "$1", 1).replace("%s", "$2", 1).replace("%s", "$3", 1)
+            self._check(self.pgconn.prepare(self._STATEMENT, sql.encode()))
+        self.wrapper = connection.execute_wrapper(self._before_query)
+        self.wrapper.__enter__()
         return self
 
     def sent(self, recipient_id: int, message_id: str) -> None:
-        if self.postgres:
-            self.cursor.execute(self.SENT_SQL, (timezone.now(), message_id, recipient_id), prepare=True)
-        else:  # SQLite stores the time as the ORM writes it
+        if not self.postgres:  # SQLite stores the time as the ORM writes it
             sent_at = connection.ops.adapt_datetimefield_value(timezone.now())
             self.cursor.execute(self.SENT_SQL, (sent_at, message_id, recipient_id))
+            return
+        self.wait()
+        # libpq in blocking mode returns once the whole command is written to the socket.
+        self.pgconn.send_query_prepared(
+            self._STATEMENT, [timezone.now().isoformat().encode(), message_id.encode(), str(recipient_id).encode()]
+        )
+        self.pending = True
 
-    def __exit__(self, *exc_info):
-        with suppress(Exception):
-            if self.postgres:
-                self.cursor.execute("RESET synchronous_commit")
-            self.cursor.close()
+    def wait(self) -> None:
+        """Read the last mark's result (raise its error)."""
+        if not self.postgres or not self.pending:
+            return
+        self.pending = False
+        results = []
+        while (result := self.pgconn.get_result()) is not None:
+            results.append(result)
+        for result in results:
+            self._check(result)
+
+    def _before_query(self, execute, sql, params, many, context):
+        self.wait()
+        return execute(sql, params, many, context)
+
+    def _exec(self, sql: bytes):
+        return self._check(self.pgconn.exec_(sql))
+
+    @staticmethod
+    def _check(result):
+        from psycopg import DatabaseError, pq
+
+        if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+            raise DatabaseError(f"Marking a recipient sent failed: {result.error_message.decode(errors='replace')}")
+        return result
+
+    def __exit__(self, exc_type, *exc_info):
+        if not self.postgres:
+            with suppress(Exception):
+                self.cursor.close()
+            return
+        try:
+            if exc_type is None:
+                self.wait()
+            else:
+                with suppress(Exception):
+                    self.wait()
+        finally:
+            self.wrapper.__exit__(None, None, None)
+            with suppress(Exception):
+                self._exec(b"RESET synchronous_commit")
 
 
 def _retry_later(recipient: CampaignRecipient, error: str) -> None:
@@ -478,6 +532,7 @@ class _Run:
             try:
                 self.sender.open()
             except (smtplib.SMTPException, OSError) as error:
+                marks.wait()  # the last mark's result, before record_failure's transaction
                 # Nothing was sent: the rows are given back as they were, and the outage recorded.
                 logger.warning("SMTP server unreachable for campaign %s: %s", self.campaign.pk, error)
                 mailserver.record_failure(error)
@@ -485,6 +540,7 @@ class _Run:
         try:
             self.sender.send(message)
         except (smtplib.SMTPException, OSError) as error:
+            marks.wait()  # the last mark's result, before this row's own writes
             kind, text = smtp.refusal(error)
             if kind != smtp.CONNECTION:
                 _refused(self.campaign, recipient, kind, text)
