@@ -27,7 +27,7 @@ from django.db import OperationalError, connections
 from django.http import FileResponse
 from django.shortcuts import render
 
-from .htmx import htmx_partial
+from .htmx import htmx_partial, to_problem_area
 
 logger = logging.getLogger("salloq.db")
 
@@ -40,12 +40,6 @@ SQLITE_IDLE_GAP = 0.001
 
 
 TIMEOUT_ERROR = "Query timed out"
-
-# An htmx request that failed leaves the table or panel that asked as it was (base.html's htmx
-# config swaps no 4xx/5xx answer other than a form's 400), so the later swaps of that target still
-# work; the message goes to the page's problem area instead, without a history entry for the
-# request that failed. static/js/app.js swaps an answer sent there and shows the area.
-PROBLEM_AREA_HEADERS = {"HX-Retarget": "#request-problem", "HX-Reswap": "innerHTML", "HX-Push-Url": "false"}
 
 
 def timeout_message() -> str:
@@ -188,6 +182,4 @@ class StatementTimeoutMiddleware:
         if not htmx_partial(request):
             return render(request, "core/query_timeout.html", context, status=503)
         response = render(request, "core/_query_timeout.html", context, status=503)
-        for header, value in PROBLEM_AREA_HEADERS.items():
-            response[header] = value
-        return response
+        return to_problem_area(response)

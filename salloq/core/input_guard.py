@@ -10,9 +10,14 @@ Django's form fields, which refuse NUL themselves.
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils.html import format_html
 
 from .errors import error_response, payload_too_large_body
+from .htmx import to_problem_area
 from .text import NUL_MESSAGE
+
+BAD_REQUEST = "This request cannot be read"  # the heading of templates/400.html too
 
 
 def _is_api(request) -> bool:
@@ -49,19 +54,31 @@ class HostileInputMiddleware:
         ):
             if api:
                 return error_response(413, payload_too_large_body()["message"])
-            return HttpResponse("The request is too large.", status=413, content_type="text/plain; charset=utf-8")
+            return _error_page(
+                request,
+                413,
+                "This request is too large",
+                "The form sent more than the dashboard accepts at once. Send less (a shorter text, fewer "
+                "rows ticked), or upload the data as a CSV import.",
+            )
         if "\x00" in request.path_info:
             if api:
                 return error_response(400, f"The URL path {NUL_MESSAGE}.", "Malformed request")
-            return _bad_request(f"The address {NUL_MESSAGE}.")
+            return _error_page(request, 400, BAD_REQUEST, f"The address {NUL_MESSAGE}.")
         problems = _query_problems(request)
         if problems:
             names = ", ".join(problems)
             if api:
                 return error_response(400, f"Invalid input: check {names}.", "Validation failed", problems)
-            return _bad_request(f"The query parameter(s) {names} {NUL_MESSAGE}.")
+            return _error_page(request, 400, BAD_REQUEST, f"The query parameter(s) {names} {NUL_MESSAGE}.")
         return self.get_response(request)
 
 
-def _bad_request(message: str) -> HttpResponse:
-    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+def _error_page(request, status: int, heading: str, detail: str) -> HttpResponse:
+    """The product's error page for the dashboard, rendered without the request: this middleware
+    runs before sessions and authentication, so there is no user to show (like 500.html). An htmx
+    request gets the message alone, for the page's problem area."""
+    if request.headers.get("HX-Request") == "true":
+        return to_problem_area(HttpResponse(format_html('<p class="error">{}</p>', detail), status=status))
+    context = {"status": status, "title": heading, "heading": heading, "detail": detail}
+    return HttpResponse(render_to_string("inc/standalone_error_page.html", context), status=status)
