@@ -19,7 +19,7 @@ from datetime import timedelta
 from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from salloq.core.models import Company
@@ -27,6 +27,8 @@ from salloq.core.models import Company
 from . import bulk, services
 from .consent_policy import ConsentContext
 from .filters import ContactFilterSet
+from .mailability import ANNOTATION as MAILABILITY
+from .mailability import Mailability, contacts_with_mailability
 from .models import (
     BulkActionKind,
     BulkActionStatus,
@@ -210,6 +212,8 @@ def contact_bulk_action_run(*, bulk_action_id: int) -> None:
             if not chunk:
                 break
             changed, warnings = _apply(bulk_action, chunk)
+            if bulk_action.action == BulkActionKind.ADD_TO_LIST:
+                _count_not_mailed(bulk_action, chunk)
             bulk_action.processed += len(chunk)
             bulk_action.changed += changed
             bulk_action.last_contact_id = chunk[-1].pk
@@ -217,7 +221,15 @@ def contact_bulk_action_run(*, bulk_action_id: int) -> None:
             bulk_action.warnings = (bulk_action.warnings + warnings)[:KEPT_WARNINGS]
             bulk_action.heartbeat_at = timezone.now()
             bulk_action.save(
-                update_fields=["processed", "changed", "last_contact_id", "warning_count", "warnings", "heartbeat_at"]
+                update_fields=[
+                    "processed",
+                    "changed",
+                    "last_contact_id",
+                    "warning_count",
+                    "warnings",
+                    "not_mailed",
+                    "heartbeat_at",
+                ]
             )
     now = timezone.now()
     # The selection may have shrunk since it was counted (contacts erased or no longer matching).
@@ -276,6 +288,25 @@ def _apply(bulk_action: ContactBulkAction, contacts: list[Contact]) -> tuple[int
             services.contact_erase(contact=contact)
         return len(contacts), []
     raise ValueError(f"unknown bulk action {bulk_action.action!r}")
+
+
+def _count_not_mailed(bulk_action: ContactBulkAction, contacts: list[Contact]) -> None:
+    """Count the chunk's contacts that are on the list now but cannot be mailed (blacklisted,
+    bounced, unsubscribed from everything, no email), by state: one query for the chunk. Members
+    who had left the list are not counted: they were not added, and a warning names each."""
+    members = contacts_with_mailability(
+        Contact.objects.filter(pk__in=[contact.pk for contact in contacts]),
+        contact_list_id=bulk_action.contact_list_id,
+    ).filter(list_membership_status__in=(MembershipStatus.SUBSCRIBED, MembershipStatus.PENDING))
+    not_mailed = (
+        members.exclude(**{f"{MAILABILITY}__in": (Mailability.SUBSCRIBED, Mailability.PENDING)})
+        .values(MAILABILITY)
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    for row in not_mailed:
+        state = row[MAILABILITY]
+        bulk_action.not_mailed[state] = bulk_action.not_mailed.get(state, 0) + row["count"]
 
 
 # --- Resending double opt-in confirmations ----------------------------------------------------

@@ -45,6 +45,16 @@ NOT_MAILED_BECAUSE = {
 }
 
 
+def not_mailed_summary(counts: dict[str, int]) -> str:
+    """Counts by state as the end of a sentence, in the states' order of precedence:
+    "2 because the address is on the blacklist, 1 because the contact unsubscribed"."""
+    return ", ".join(
+        f"{counts[state]} because {NOT_MAILED_BECAUSE[state]}"
+        for state in Mailability
+        if counts.get(state) and state in NOT_MAILED_BECAUSE
+    )
+
+
 def mailability_expression(*, contact: str = "", membership_status: str | None = None) -> Case:
     """The state as a SQL expression.
 

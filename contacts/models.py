@@ -393,6 +393,9 @@ class ContactBulkAction(CompanyScopedModel):
     last_contact_id = models.BigIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
     warnings = models.JSONField(default=list, blank=True, help_text="The first 100 warnings")
+    # Add to list: how many selected contacts are on the list but cannot be mailed, by mailability
+    # state ({"blacklisted": 2, "bounced": 1}); joining a list does not make them mailable.
+    not_mailed = models.JSONField(default=dict, blank=True)
     failure = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -21,6 +21,7 @@ from salloq.core.views import company_view
 
 from .. import bulk_actions, exports
 from ..forms import split_tags
+from ..mailability import not_mailed_summary
 from ..models import BulkActionKind, ContactBulkAction, ContactList
 from ..sorting import parse_sort
 
@@ -62,6 +63,19 @@ def _describe(bulk_action: ContactBulkAction) -> str:
     return bulk_action.get_action_display()
 
 
+def _not_mailed(bulk_action: ContactBulkAction) -> str:
+    """Add to list: the sentence saying how many selected members of the list cannot be mailed, and
+    why ("" when all can): joining a list does not make a blacklisted or bounced contact mailable."""
+    total = sum(bulk_action.not_mailed.values())
+    if not total or bulk_action.contact_list is None:
+        return ""
+    are = "contact is" if total == 1 else "contacts are"
+    return (
+        f"{total} of these {are} on {bulk_action.contact_list} but will not be mailed: "
+        f"{not_mailed_summary(bulk_action.not_mailed)}."
+    )
+
+
 @company_view()
 @require_POST
 def contacts_bulk(request: HttpRequest) -> HttpResponse:
@@ -96,6 +110,8 @@ def contacts_bulk(request: HttpRequest) -> HttpResponse:
         f"{_describe(bulk_action)}: {bulk_action.changed} of {bulk_action.processed} "
         f"contact{'s' if bulk_action.processed != 1 else ''} changed.",
     )
+    if not_mailed := _not_mailed(bulk_action):
+        messages.warning(request, not_mailed)
     for warning in bulk_action.warnings:
         messages.warning(request, warning)
     return redirect(_back_to_list(request))
@@ -140,7 +156,11 @@ def bulk_action_detail(request: HttpRequest, bulk_action_id: int) -> HttpRespons
         ContactBulkAction.objects.for_company(request.company).select_related("contact_list", "created_by"),
         pk=bulk_action_id,
     )
-    context = {"bulk_action": bulk_action, "description": _describe(bulk_action)}
+    context = {
+        "bulk_action": bulk_action,
+        "description": _describe(bulk_action),
+        "not_mailed": _not_mailed(bulk_action),
+    }
     return render_page(request, "contacts/bulk_action.html", "contacts/_bulk_action_progress.html", context)
 
 

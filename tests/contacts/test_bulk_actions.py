@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from contacts import bulk_actions, services, tasks
@@ -19,6 +21,7 @@ from contacts.models import (
     ContactStatus,
     ListMembership,
     MembershipStatus,
+    Suppression,
 )
 from salloq.core.models import Role
 from tests.conftest import log_in
@@ -103,6 +106,81 @@ def test_add_to_a_double_opt_in_list_leaves_members_pending_and_says_who_refused
     assert "left@example.com: lists: the contact unsubscribed from 'Newsletter'" in text
     statuses = dict(ListMembership.objects.filter(contact_list=newsletter).values_list("contact_id", "status"))
     assert statuses == {fresh.pk: MembershipStatus.PENDING, left.pk: MembershipStatus.UNSUBSCRIBED}
+
+
+@pytest.mark.django_db
+def test_add_to_list_says_how_many_added_contacts_will_not_be_mailed_and_why(client, company):
+    log_in(client, company, Role.MARKETER)
+    newsletter = services.contact_list_create(company=company, name="Newsletter")
+    fine = ContactFactory(company=company, email="fine@example.com")
+    blacklisted = [ContactFactory(company=company, email=f"spam{n}@example.com") for n in range(2)]
+    Suppression.objects.bulk_create([Suppression(company=company, email=c.email) for c in blacklisted])
+    bounced = ContactFactory(company=company, email="gone@example.com", status=ContactStatus.BOUNCED)
+    unsubscribed = ContactFactory(company=company, email="out@example.com", status=ContactStatus.UNSUBSCRIBED)
+    left = ContactFactory(company=company, email="left@example.com", status=ContactStatus.UNSUBSCRIBED)
+    ListMembership.objects.create(contact_list=newsletter, contact=left, status=MembershipStatus.UNSUBSCRIBED)
+    selected = [fine, *blacklisted, bounced, unsubscribed, left]
+
+    response = client.post(
+        "/contacts/bulk/",
+        {"action": "add_to_list", "target_list": newsletter.pk, "contact_ids": [c.pk for c in selected]},
+        follow=True,
+    )
+
+    text = messages_of(response)
+    assert "Add to Newsletter: 5 of 6 contacts changed." in text
+    assert (
+        "4 of these contacts are on Newsletter but will not be mailed: 2 because the address is on the "
+        "blacklist, 1 because the address bounced, 1 because the contact unsubscribed."
+    ) in text
+    assert "left@example.com: lists: the contact unsubscribed from 'Newsletter'" in text  # not counted again
+    action = ContactBulkAction.objects.get()
+    assert action.not_mailed == {"blacklisted": 2, "bounced": 1, "unsubscribed": 1}
+
+
+@pytest.mark.django_db
+def test_add_to_list_says_nothing_more_when_every_added_contact_can_be_mailed(client, company):
+    log_in(client, company, Role.MARKETER)
+    newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
+    people = [ContactFactory(company=company, email=f"p{n}@example.com") for n in range(2)]
+
+    response = client.post(
+        "/contacts/bulk/",
+        {"action": "add_to_list", "target_list": newsletter.pk, "contact_ids": [c.pk for c in people]},
+        follow=True,
+    )
+
+    assert "will not be mailed" not in messages_of(response)  # pending confirmation is on its way
+    assert ContactBulkAction.objects.get().not_mailed == {}
+
+
+@pytest.mark.django_db
+def test_a_large_add_to_list_counts_the_unmailable_across_chunks_with_one_query_per_chunk(client, company, monkeypatch):
+    monkeypatch.setattr(bulk_actions, "CHUNK_SIZE", 4)
+    newsletter = services.contact_list_create(company=company, name="Newsletter")
+    many(company, 6, prefix="ok")
+    many(company, 5, prefix="bounced", status=ContactStatus.BOUNCED)
+    many(company, 3, prefix="spam")
+    Suppression.objects.bulk_create([Suppression(company=company, email=f"spam{n}@example.com") for n in range(3)])
+    selection = bulk_actions.Selection(contact_ids=None, filters={})
+    action = bulk_actions.contact_bulk_action_create(
+        company=company, action="add_to_list", selection=selection, contact_list=newsletter
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        bulk_actions.contact_bulk_action_run(bulk_action_id=action.pk)
+
+    action.refresh_from_db()
+    assert (action.status, action.processed) == ("done", 14)
+    assert action.not_mailed == {"bounced": 5, "blacklisted": 3}
+    counting = [q for q in queries if "contacts_suppression" in q["sql"]]
+    assert len(counting) == 4  # 14 contacts in chunks of 4
+    log_in(client, company, Role.MARKETER)
+    page = client.get(f"/contacts/bulk/{action.pk}/").content.decode()
+    assert (
+        "8 of these contacts are on Newsletter but will not be mailed: 3 because the address is on the "
+        "blacklist, 5 because the address bounced."
+    ) in page
 
 
 @pytest.mark.django_db
