@@ -19,6 +19,7 @@ from salloq.core.models import Role
 from salloq.core.views import company_view
 
 from .. import segments
+from ..mailability import contacts_with_mailability
 from ..models import ContactStatus, FieldType, Segment
 from ..segments import services as segment_services
 from ..segments.builder import (
@@ -51,7 +52,10 @@ def _live(builder: Builder) -> dict:
         return {"live_ok": False, "definition": definition, "problems": problems}
     live = {"live_ok": True, "definition": definition}
     try:
-        live.update(live_count=contacts.count(), live_contacts=list(contacts[:PREVIEW_SIZE]))
+        # Each contact's badge says whether they can be mailed (a blacklisted contact keeps its
+        # "subscribed" status), as on the contact list.
+        preview = contacts_with_mailability(contacts)[:PREVIEW_SIZE]
+        live.update(live_count=contacts.count(), live_contacts=list(preview))
     except OperationalError as exc:
         if not is_statement_timeout(exc):
             raise

@@ -1,6 +1,7 @@
 """Dashboard segment pages through the Django test client: list with live counts, the rule builder
 (add/remove rows through htmx and without JavaScript), the live count and preview, save, delete, roles."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -108,6 +109,24 @@ def test_live_count_and_preview_follow_the_form(marketer_client, crowd):
     # Any of the rules: everyone subscribed.
     html = marketer_client.post("/contacts/segments/live/", {**form, "operator": "or"}, **HX).content.decode()
     assert '<strong id="segment-count">3</strong>' in html
+
+
+def test_live_preview_badges_say_who_can_be_mailed_not_the_consent_status(
+    marketer_client, company, crowd, django_assert_max_num_queries
+):
+    """A blacklisted or bounced contact keeps its "subscribed" consent status: the preview's badge
+    is the contact list's mailability badge, computed with the page's query (none per contact)."""
+    services.suppression_add(company=company, email="p1@example.com")
+    services.contact_upsert(company=company, data={"email": "gone@example.com", "status": "bounced"})
+    form = rule_form(**{"r1-comparison": "not_equals", "r1-value": "unsubscribed"})
+
+    with django_assert_max_num_queries(7):
+        html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
+
+    rows = dict(re.findall(r'<a href="/contacts/\d+/">([^<]+)</a>.*?<span class="badge (\w+)"', html))
+    assert rows == {"p0@example.com": "subscribed", "p1@example.com": "blacklisted",
+                    "p2@example.com": "subscribed", "gone@example.com": "bounced"}  # fmt: skip
+    assert 'title="Not mailed: the address is on the blacklist">Blacklisted</span>' in html
 
 
 def test_live_count_names_the_rule_at_fault(marketer_client, crowd):
