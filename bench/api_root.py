@@ -120,11 +120,11 @@ class TimeLimitExceeded(BenchError):
     pass
 
 
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
+def on_alarm(signum: int, frame: FrameType | None) -> None:
     raise TimeLimitExceeded("time limit reached; stopping and cleaning up")
 
 
-def _on_terminate(signum: int, frame: FrameType | None) -> None:
+def on_terminate(signum: int, frame: FrameType | None) -> None:
     # SIGTERM would otherwise kill us without running the finally blocks that clean up.
     raise SystemExit(128 + signum)
 
@@ -482,8 +482,8 @@ def run_bounded(args: argparse.Namespace, label: str, measure_run, report_run) -
     Shared by the benchmarks that start a server: whatever happens, the scratch database, this
     run's Redis keys and the scratch directory go. Returns the process exit status.
     """
-    signal.signal(signal.SIGTERM, _on_terminate)
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGTERM, on_terminate)
+    signal.signal(signal.SIGALRM, on_alarm)
     cache_prefix = f"salloq-bench-{label}{os.getpid()}"
     scratch = Path(tempfile.mkdtemp(prefix=f"salloq-bench-{label}"))
     signal.alarm(args.time_limit)

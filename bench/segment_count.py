@@ -38,10 +38,10 @@ if str(ROOT) not in sys.path:  # run as a script: the bench package is importabl
 
 from bench.api_root import (  # noqa: E402
     BenchError,
-    _on_alarm,
-    _on_terminate,
     drop_database,
     log,
+    on_alarm,
+    on_terminate,
     recreate_database,
 )
 
@@ -300,8 +300,8 @@ def run_on_scratch_database(args: argparse.Namespace, prefix: str, work) -> obje
     """Recreate and migrate the scratch database, run `work(args)` on it and drop it again, even on
     error, Ctrl-C, SIGTERM or the time limit. Returns what `work` returned, or None after a
     BenchError (printed)."""
-    signal.signal(signal.SIGTERM, _on_terminate)
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGTERM, on_terminate)
+    signal.signal(signal.SIGALRM, on_alarm)
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
     signal.alarm(args.time_limit)
     started = time.monotonic()

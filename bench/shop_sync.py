@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the project is importable from the root
     sys.path.insert(0, str(ROOT))
 
-from bench.api_root import BenchError, _on_alarm, _on_terminate, drop_database, log, recreate_database  # noqa: E402
+from bench.api_root import BenchError, drop_database, log, on_alarm, on_terminate, recreate_database  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -177,8 +177,8 @@ def measure(args: argparse.Namespace, scratch: Path) -> Summary:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_terminate)
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGTERM, on_terminate)
+    signal.signal(signal.SIGALRM, on_alarm)
     scratch = Path(tempfile.mkdtemp(prefix="salloq-bench-shop-"))
     signal.alarm(args.time_limit)
     try:

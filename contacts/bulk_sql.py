@@ -95,4 +95,8 @@ def binary_cursor():
     cost a fraction of it and PostgreSQL does not have to parse them either.
     """
     connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+    connection.validate_thread_sharing()
+    # What Django does to each cursor it opens (BaseDatabaseWrapper.cursor), through the wrapper's
+    # public methods: the debug cursor records the statements in connection.queries when they are logged.
+    raw = psycopg.Cursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)

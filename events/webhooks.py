@@ -237,7 +237,7 @@ class WebhookSignatureAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         try:
-            sender = verify(request._request)
+            sender = verify(request)  # DRF's Request hands body and META on to Django's
         except WebhookRefused as refused:
             company = request.META.get("HTTP_X_COMPANY_ID", "")[:40]
             logger.warning(

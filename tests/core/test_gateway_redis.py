@@ -100,10 +100,8 @@ def test_a_value_read_in_the_exchange_decodes_as_the_cache_stores_it(own_redis):
 
 # --- Containment ----------------------------------------------------------------------------------
 
-PACKAGES = ("salloq", "contacts", "catalog", "campaigns", "flows", "events")
+PACKAGES = ("salloq", "contacts", "catalog", "campaigns", "flows", "events", "connector")
 REDIS_ACCESS = Path("salloq/core/redis_access.py")
-# kombu's virtual transport, subclassed by the embedded broker (documented in that module).
-BROKER = Path("salloq/core/broker.py")
 
 
 def project_modules():
@@ -132,26 +130,5 @@ def test_only_redis_access_imports_redis_py_or_djangos_redis_backend():
     assert not offenders, offenders
 
 
-def foreign_private_names(tree: ast.AST):
-    """`thing._name` where thing is not the object's own (self, cls, super()); `_meta` is public API."""
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") or node.attr.startswith("__"):
-            continue
-        owner = node.value
-        if isinstance(owner, ast.Name) and owner.id in {"self", "cls"}:
-            continue
-        if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
-            continue
-        if node.attr == "_meta":
-            continue
-        yield f"{ast.unparse(node)} (line {node.lineno})"
-
-
-def test_the_core_reaches_into_no_librarys_private_names_outside_redis_access():
-    offenders = [
-        f"{path}: {name}"
-        for path, tree in project_modules()
-        if path.parts[:2] == ("salloq", "core") and path not in {REDIS_ACCESS, BROKER}
-        for name in foreign_private_names(tree)
-    ]
-    assert not offenders, offenders
+# The private names of Django, redis-py and kombu that redis_access and the broker use, and no other
+# module may: tests/core/test_private_names.py (every app package).
