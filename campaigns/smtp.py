@@ -133,14 +133,18 @@ class SmtpSender:
 def wire_data(message: bytes) -> bytes:
     """What follows DATA's 354 for `message` (CRLF line ends), as smtplib.data sends it: every
     line that begins with "." gets another (RFC 5321 4.5.2), then the ending CRLF "." CRLF, in one
-    write. A search for "\\n." costs a sixth of smtplib's `re.sub` over a 20 KB message, and
-    almost no message has such a line."""
+    write. Almost no message has such a line, and looking for one costs a fifth of smtplib's
+    `re.sub` over a 20 KB message."""
     if message.startswith(b"."):
         message = b"." + message
-    if b"\n." in message:
+    if _LINE_STARTING_WITH_A_DOT.search(message):
         message = message.replace(b"\n.", b"\n..")
     return message + (b".\r\n" if message.endswith(b"\r\n") else b"\r\n.\r\n")
 
+
+# A literal pattern: re finds its first byte with a fast C loop, where bytes' own `in` and `find`
+# test most positions, since "." and "n" share a slot of their filter (2.5x slower on messages).
+_LINE_STARTING_WITH_A_DOT = re.compile(rb"\n\.")
 
 # An address sendmail would send unchanged: no display name, quoting, brackets or non-ASCII.
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
