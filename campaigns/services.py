@@ -16,11 +16,11 @@ import re
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contacts.models import ContactList, Segment
+from salloq.core.emails import normalize_email
 from salloq.core.models import Company
 from salloq.core.text import text_problem
 from salloq.core.validators import validate_header_safe
@@ -118,13 +118,11 @@ def _header_safe(field: str, value: str, errors: dict) -> None:
 
 
 def _email(field: str, value: str, errors: dict) -> str:
-    value = value.lower()
-    if value:
-        try:
-            validate_email(value)
-        except ValidationError:
-            errors.setdefault(field, []).append(f"'{value}' is not a valid email address.")
-    return value
+    try:
+        return normalize_email(value)
+    except ValidationError as exc:
+        errors.setdefault(field, []).extend(exc.messages)
+        return value
 
 
 def _template_problem(source: str, field: str, errors: dict) -> None:

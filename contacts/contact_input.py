@@ -13,19 +13,18 @@ DRF's field machinery cost ten times what the checks themselves do (about 90 aga
 item), which the bulk endpoint's throughput target (bench/README.md) cannot afford.
 """
 
-import ipaddress
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.utils.dateparse import parse_date
 
+from salloq.core.emails import normalize_email  # noqa: F401 (the one definition; importers use it from here)
+from salloq.core.ip_addresses import parse_ip
 from salloq.core.numbers import NumberError, parse_decimal
 from salloq.core.text import text_problem
 
@@ -77,11 +76,6 @@ NEEDS_IDENTIFIER = "A contact needs an email, an external_id or a phone."
 NOT_STRING = "Must be a string."
 FIELD_VALUE_SCALAR = "A field value is a text, a number, true/false or null."
 
-# A strict subset of the addresses Django's EmailValidator accepts (dot-atom local part, LDH
-# labels, letter TLD): what matches needs no further check. The validator's IDN and literal
-# handling costs more than all the rest of an item; it still judges everything else.
-PLAIN_EMAIL = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-
 
 @dataclass
 class ContactInput:
@@ -123,20 +117,6 @@ class CompanyRefs:
 
 
 # --- Single values ------------------------------------------------------------------------------
-
-
-def normalize_email(raw: str) -> str:
-    """Trimmed, lower-case, validated; "" for no address. ValidationError on "email"."""
-    email = (raw or "").strip().lower()
-    if not email:
-        return ""
-    if len(email) <= MAX_LENGTHS["email"] and PLAIN_EMAIL.fullmatch(email):
-        return email
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"email": f"'{raw}' is not a valid email address."}) from None
-    return email
 
 
 def normalize_phone(raw: str, default_region: str | None = None) -> str:
@@ -493,7 +473,7 @@ def _consent(errors: dict, raw, label: str = "consent") -> dict | None:
         try:
             if not isinstance(ip, str):
                 raise ValueError
-            consent["ip"] = str(ipaddress.ip_address(ip.strip()))
+            consent["ip"] = parse_ip(ip)
         except ValueError:
             errors[f"{prefix}ip"] = ["Enter a valid IPv4 or IPv6 address."]
     return consent

@@ -11,8 +11,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from salloq.core.api.fields import (
-    EMAIL_PATTERN,
     HEADER_NAME_CHAR,
+    BlankableEmailField,
     IdField,
     NonBlankCharField,
     StrictCharField,
@@ -34,7 +34,6 @@ SCHEDULED_AT_DESCRIPTION = (
 # No control characters: the subject and the sender's name are mail headers.
 # "+", not "*": "" is documented beside it (allow_blank), and must match only one of the two.
 HEADER_TEXT = f"^{HEADER_NAME_CHAR}+$"
-BLANKABLE_EMAIL = {"type": "string", "maxLength": 254, "anyOf": [{"pattern": EMAIL_PATTERN}, {"maxLength": 0}]}
 
 
 @extend_schema_field(
@@ -65,16 +64,6 @@ class ScheduledAtField(serializers.Field):
 @extend_schema_field({"type": "string", "pattern": HEADER_TEXT})
 class HeaderTextField(StrictCharField):
     """Text for a mail header (a subject): may be blank, no line breaks."""
-
-
-@extend_schema_field(BLANKABLE_EMAIL)
-class BlankableEmailField(StrictCharField):
-    """An address, or "" for the company's default (the service validates it)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", services.EMAIL_MAX_LENGTH)
-        kwargs.setdefault("allow_blank", True)
-        super().__init__(**kwargs)
 
 
 def _id_list(help_text: str) -> serializers.ListField:

@@ -31,7 +31,6 @@ from contacts.contact_input import (
     ContactInput,
     clean_consent,
     clean_contact_input,
-    normalize_email,
 )
 from contacts.models import (
     ConsentRecord,
@@ -47,11 +46,10 @@ from contacts.models import (
 )
 from events.models import Event
 from salloq.core import numbers
-from salloq.core.api import fields
 from salloq.core.api.fields import (
-    EMAIL_PATTERN,
     NO_NUL,
     TEXT,
+    BlankableEmailField,
     HeaderNameField,
     IdField,
     IPField,
@@ -64,12 +62,6 @@ from salloq.core.api.fields import (
 )
 from salloq.core.numbers import as_json_number
 
-# In a contact's body "" is no address: it clears the email of a contact that keeps another identifier.
-BLANKABLE_EMAIL_SCHEMA = {
-    "type": "string",
-    "maxLength": 254,
-    "anyOf": [{"pattern": EMAIL_PATTERN}, {"maxLength": 0}],
-}
 NUMBER_LIMIT = int(numbers.NUMBER_LIMIT)  # key information and custom number values stay below it
 
 
@@ -79,17 +71,6 @@ def service_error_details(exc: DjangoValidationError) -> dict:
 
 
 # --- Strict input fields ----------------------------------------------------------------------
-
-
-@extend_schema_field(BLANKABLE_EMAIL_SCHEMA)
-class NormalizedEmailField(fields.NormalizedEmailField):
-    """Normalized like every other entry point: trimmed, lower-case, validated; "" is no address."""
-
-    normalize = staticmethod(normalize_email)
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("allow_blank", True)
-        super().__init__(**kwargs)
 
 
 @extend_schema_field(
@@ -379,7 +360,7 @@ class ContactInputSerializer(AnyOfRequiredSerializer):
     any_of_message = NEEDS_IDENTIFIER
     partial_input = False
 
-    email = NormalizedEmailField(required=False)
+    email = BlankableEmailField(required=False)  # "" clears the email of a contact with another identifier
     external_id = NonBlankCharField(max_length=MAX_LENGTHS["external_id"], required=False)
     phone = PhoneField(required=False, allow_blank=True)
     first_name = StrictCharField(max_length=MAX_LENGTHS["first_name"], required=False, allow_blank=True)
@@ -422,7 +403,7 @@ class ContactPatchSerializer(ContactInputSerializer):
     any_of_required = ()
     partial_input = True
 
-    email = NormalizedEmailField(required=False, allow_null=True)
+    email = BlankableEmailField(required=False, allow_null=True)
     external_id = StrictCharField(
         max_length=MAX_LENGTHS["external_id"], required=False, allow_null=True, allow_blank=True
     )

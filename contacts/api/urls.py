@@ -15,5 +15,5 @@ urlpatterns = [
     re_path(r"^fields/?$", views.CustomFieldsView.as_view(), name="custom-fields"),
     re_path(r"^key-information/upsert/?$", views.KeyInformationUpsertView.as_view(), name="key-information-upsert"),
     re_path(r"^key-information/?$", views.KeyInformationView.as_view(), name="key-information"),
-    re_path(r"^blacklist/(?P<email>[^/]+)/?$", views.BlacklistView.as_view(), name="blacklist"),
+    re_path(r"^blacklist/(?P<email>.+?)/?$", views.BlacklistView.as_view(), name="blacklist"),
 ]

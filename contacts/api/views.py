@@ -26,7 +26,7 @@ from contacts.models import (
     MembershipStatus,
     Suppression,
 )
-from salloq.core.api.fields import EMAIL_SCHEMA, NO_NUL, NOT_BLANK
+from salloq.core.api.fields import EMAIL_SCHEMA, NO_NUL, NOT_BLANK, NormalizedEmailField
 from salloq.core.api.parsers import item_input_errors
 from salloq.core.api.scoping import CompanyScopedAPIView
 from salloq.core.api.service_errors import service_errors
@@ -490,7 +490,7 @@ CONTACT_IN_QUERY = OpenApiParameter(
     {
         "type": "object",
         "properties": {
-            "email": {"type": "string", "format": "email", "minLength": 1, "maxLength": 254},
+            "email": dict(EMAIL_SCHEMA),
             "contactId": {"type": "integer", "format": "int64", "minimum": 1, "maximum": s.MAX_ID},
         },
         "anyOf": [{"required": ["email"]}, {"required": ["contactId"]}],
@@ -550,7 +550,7 @@ class BlacklistView(ContactsAPIView):
 
     def _email(self, raw: str) -> str:
         try:
-            return s.NormalizedEmailField().run_validation(raw)
+            return NormalizedEmailField().run_validation(raw)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"email": exc.detail}) from None
 

@@ -4,15 +4,11 @@ import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from contacts import services
 from contacts.bulk import contacts_bulk_list_subscribe, contacts_bulk_upsert
-from contacts.contact_input import PLAIN_EMAIL
 from contacts.models import (
     ConsentAction,
     ConsentRecord,
@@ -433,14 +429,6 @@ def test_a_merge_waits_for_a_concurrent_batch_on_the_same_contact_and_keeps_its_
     assert merged.properties == {"kept": 0, "first": 1, "second": 2}
     expected_tags = {"kept", "first", "second"} if second_writer is not _merge_with_patch else {"kept", "first"}
     assert set(merged.tags) == expected_tags
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.from_regex(PLAIN_EMAIL, fullmatch=True).filter(lambda email: len(email) <= 254))
-def test_every_address_the_fast_email_check_takes_passes_djangos_validator(email):
-    """The bulk path skips Django's EmailValidator for plain addresses: they must be a subset."""
-    validate_email(email)
-    assert services.normalize_email(email) == email
 
 
 @pytest.mark.postgres

@@ -9,10 +9,13 @@ schema's links from create operations to the ones that read, change and delete, 
 
 import copy
 import json
+import tomllib
 from io import StringIO
+from pathlib import Path
 
 import pytest
 import schemathesis
+from django.conf import settings as settings_module
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
@@ -87,57 +90,11 @@ def test_create_operations_link_to_the_operations_on_what_they_created(client):
 # (test_the_tested_schema_is_the_served_one checks they are the same).
 RAW_SCHEMA = json.loads(json.dumps(SchemaGenerator().get_schema(public=True), default=str))
 
-# Every check is on (schemathesis' default, like `--checks all`); only volume is set here, and NUL
-# characters are left out of generated strings and keys: the API refuses them anywhere in a body
-# (the schema's description says so; OpenAPI 3.0 cannot state it for object keys), like
-# `st run --generation-allow-x00 false`.
-SETTINGS = {
-    "generation": {"max-examples": 25, "allow-x00": False},
-    # A segment definition must also fit the complexity budget (contacts/segments/budget.py): totals
-    # across nested groups (rules, values, cost by kind of rule) that OpenAPI 3.0 cannot state and the
-    # schema's description does. A schema-valid definition over it is a 400 naming the limit.
-    "operations": [
-        {
-            "include-path-regex": "^/api/segments",
-            "checks": {
-                "positive_data_acceptance": {
-                    "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
-                }
-            },
-        },
-        # An order names things that must exist (its store_id, a contact_id; a new order's contact) and
-        # money whose cents and, on SQLite, 15 significant digits OpenAPI 3.0 cannot state (the fields'
-        # descriptions do): a schema-valid order naming none of them is a 400 naming the field.
-        {
-            "include-operation-id": ["orders_create", "orders_update", "orders_partial_update"],
-            "checks": {
-                "positive_data_acceptance": {
-                    "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
-                }
-            },
-        },
-        # A campaign or template names lists, segments and a template that must be the company's,
-        # personalization that must compile, a send time that must be a real date to come, and its state
-        # decides what may happen to it (frozen content, pause of a draft): a 400 naming the field.
-        {
-            "include-path-regex": "^/api/(campaigns|templates)",
-            "include-method": ["POST", "PUT", "PATCH", "DELETE"],
-            "checks": {
-                "positive_data_acceptance": {
-                    "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
-                }
-            },
-        },
-        # DELETE /api/api-keys/{id} revokes: the key stops working and its record stays for the
-        # audit trail (the operation's description and the README say so), so GET /api/api-keys/{id}
-        # answers the revoked key with "status": "revoked". That is not a deleted resource still
-        # being served, the one thing `use_after_free` looks for; its other checks all stay on.
-        {
-            "include-operation-id": "api_keys_retrieve",
-            "checks": {"use_after_free": {"enabled": False}},
-        },
-    ],
-}
+# The run's rules are schemathesis.toml's, the file `st run` reads from the repository root (bin/fuzz-schema),
+# so the live run and this one cannot drift apart: every rule, with its reason, is there. Only volume is
+# set here (max-examples, and which phases each test item runs).
+TOML_RULES = tomllib.loads((Path(settings_module.BASE_DIR) / "schemathesis.toml").read_text())
+SETTINGS = {**TOML_RULES, "generation": {**TOML_RULES.get("generation", {}), "max-examples": 25}}
 APP = get_wsgi_application()
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from salloq.core import emails
+from salloq.core.ip_addresses import parse_ip
 from salloq.core.numbers import NumberError, parse_decimal
 from salloq.core.validators import validate_header_safe
 
@@ -17,18 +19,19 @@ from salloq.core.validators import validate_header_safe
 NO_NUL = "^[^\\u0000]*$"
 # Text fields: "" is documented separately where it is allowed (drf-spectacular adds a oneOf).
 TEXT = "^[^\\u0000]+$"
-# What str.strip() removes, spelled out: "\\s" means other things in other regex dialects.
-SPACE = "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+SPACE = emails.SPACE
 NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
-# What the email validator always accepts: an ASCII dot-atom local part and a host name with a
-# letters-only top-level label. The schema promises no more, so a generated address the validator
-# would refuse (a non-ASCII local part, say) is schema-invalid too.
-EMAIL_ATOM = "[-!#$%&'*+/=?^_`{|}~0-9A-Za-z]+"
-EMAIL_PATTERN = f"^{EMAIL_ATOM}(\\.{EMAIL_ATOM})*@([0-9A-Za-z]([-0-9A-Za-z]{{0,61}}[0-9A-Za-z])?\\.)+[A-Za-z]{{2,63}}$"
-# No "format": "email": format checkers disagree on what an address is (one refused "$.x@y.com",
-# which the validator takes); the pattern is the promise.
-EMAIL_SCHEMA = {"type": "string", "pattern": EMAIL_PATTERN, "minLength": 1, "maxLength": 254}
-EMAIL_MAX_LENGTH = 254
+# An address is what salloq.core.emails accepts, and its pattern says exactly that (surrounding
+# spaces are trimmed). No "format": "email": format checkers disagree on what an address is.
+EMAIL_PATTERN = emails.EMAIL_PATTERN
+EMAIL_MAX_LENGTH = emails.MAX_LENGTH
+EMAIL_SCHEMA = {"type": "string", "pattern": EMAIL_PATTERN, "minLength": 1, "maxLength": EMAIL_MAX_LENGTH}
+# Where an address may be left out: "" (or only spaces) is no address.
+BLANKABLE_EMAIL_SCHEMA = {
+    "type": "string",
+    "maxLength": EMAIL_MAX_LENGTH,
+    "anyOf": [{"pattern": EMAIL_PATTERN}, {"pattern": emails.BLANK_PATTERN}],
+}
 # NOT_BLANK without control characters (see salloq.core.validators).
 HEADER_NAME_CHAR = "[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]"
 HEADER_NAME = (
@@ -68,46 +71,52 @@ class HeaderNameField(NonBlankCharField):
 
 @extend_schema_field(EMAIL_SCHEMA)
 class NormalizedEmailField(StrictCharField):
-    """An email address as a domain stores it: `normalize` (a domain's own function, raising
-    Django's ValidationError for an address it refuses) trims, lower-cases and validates it, so the
-    API stores what every other entry point of the domain would. "" passes through where allowed."""
-
-    @staticmethod
-    def normalize(value: str) -> str:
-        raise NotImplementedError("a domain's email field says how its addresses are normalized")
+    """An email address (salloq.core.emails: what its pattern matches, trimmed and lower-cased), as
+    every other entry point stores it. Refused: anything the schema's pattern does not match."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", EMAIL_MAX_LENGTH)
+        kwargs["trim_whitespace"] = False  # the whole value is judged, surrounding spaces and all
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if value == "":
-            return value
         try:
-            return self.normalize(value)
+            email = emails.normalize_email(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
+        if not email and not self.allow_blank:
+            self.fail("blank")
+        return email
 
 
-@extend_schema_field({"type": "string", "format": "email"})
-class LookupEmailField(StrictCharField):
-    """An address to look a row up by: normalized but not validated, as an invalid one simply finds nothing."""
+@extend_schema_field(BLANKABLE_EMAIL_SCHEMA)
+class BlankableEmailField(NormalizedEmailField):
+    """An address, or "" (or only spaces) for none."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", EMAIL_MAX_LENGTH)
+        kwargs.setdefault("allow_blank", True)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
-        return super().to_internal_value(data).lower()
+
+# An address to look a row up by is an address like any other: one the pattern refuses is a 400.
+LookupEmailField = NormalizedEmailField
 
 
 @extend_schema_field({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})
-class IPField(serializers.IPAddressField):
+class IPField(serializers.Field):
+    """An IPv4 or IPv6 address exactly as the formats say (salloq.core.ip_addresses)."""
+
     def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+        try:
+            if not isinstance(data, str):
+                raise ValueError
+            return parse_ip(data)
+        except ValueError:
+            raise serializers.ValidationError("Enter a valid IPv4 or IPv6 address.") from None
+
+    def to_representation(self, value):
+        return value
 
 
 class StrictIntegerField(serializers.IntegerField):
