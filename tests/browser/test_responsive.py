@@ -4,7 +4,9 @@ place to break (an email, a tag, a custom field's name, a list's name, a segment
 
 The pages are found in the URL conf, not listed here, so a page added later is covered: every route
 is fetched, and each one that answers GET with a full HTML page is visited at both widths. A route
-whose path takes a parameter this test has no value for fails the test, naming it.
+whose path takes a parameter this test has no value for fails the test, naming it, and so does a
+page of MUST_VISIT that answers anything but a 200 HTML page. A 404 page, a 403 page and the
+new-contact form showing its errors are checked at both widths too.
 """
 
 import io
@@ -123,6 +125,12 @@ MUST_VISIT = {
     "campaigns:templates",
     "campaigns:template_edit",
     "sending_settings",
+    "company_settings",
+    "events:events",
+    "contacts:field_edit",
+    "contacts:field_delete",
+    "contacts:bulk_action_detail",
+    "campaign_track_unsubscribe",
 }
 
 # What is wrong with the page as it is laid out, as readable lines: the document wider than the
@@ -431,21 +439,26 @@ def test_no_dashboard_page_is_wider_than_the_window(
     problems: dict[str, list[str]] = {}
     visited: set[str] = set()
 
-    def check(name: str, url: str):
-        page.goto(url)
+    def inspect(name: str):
+        """The layout of the page the browser is on."""
         page.wait_for_load_state("networkidle")  # lazy counts and other htmx loads are in
         found = page.evaluate(LAYOUT_PROBLEMS)
         if found:
-            problems[f"{name} ({url})"] = found
+            problems[f"{name} ({page.url})"] = found
         visited.add(name)
         screenshot(name.replace(":", "-"))  # SALLOQ_SCREENSHOTS=1: test-results/<test>-<page>.png
+
+    def check(name: str, url: str, status: int = 200):
+        answer = page.goto(url)
+        assert answer.status == status, f"{name} ({url}) answered {answer.status}, not {status}"
+        inspect(name)
 
     check("login", reverse("login"))  # the one page seen logged out
     log_in(long_values.owner)
     tokens = {name: make(long_values) for name, make in TOKENS.items()}
     tokens["contacts:import_mapping"] = staged_import_token(page)
 
-    unknown = []
+    unknown, not_pages = [], []
     for name, route, parameters in dashboard_routes():
         kwargs = {}
         for parameter in parameters:
@@ -466,7 +479,10 @@ def test_no_dashboard_page_is_wider_than_the_window(
             and "<html" in answer.text()[:500].lower()
         ):
             check(name, url)
+        elif name in MUST_VISIT and name not in visited:
+            not_pages.append(f"{name} ({url}): {answer.status} {answer.headers.get('content-type', '')}")
     assert unknown == [], "routes this test cannot fill in; add a value for them:\n" + "\n".join(unknown)
+    assert not_pages == [], "pages this test must visit that answered no page:\n" + "\n".join(not_pages)
     assert MUST_VISIT - visited == set()
 
     # The navigation: on a phone it folds away behind "Menu"; on a laptop it is always there.
@@ -488,5 +504,24 @@ def test_no_dashboard_page_is_wider_than_the_window(
     preview_box, card_box = preview.bounding_box(), page.locator(".segment-live-card").bounding_box()
     assert preview_box["x"] + preview_box["width"] <= card_box["x"] + card_box["width"] + 1
 
+    # A form showing its errors (at the top and beside the fields), a 404 and a 403 page.
+    page.goto(reverse("contacts:contacts"))
+    create = page.locator("#contact-create-form")
+    create.locator("#id_email").fill(f"{'a' * 64}@{'b' * 63}")  # no dot in the domain
+    create.locator("#id_phone").fill("0" * 30)
+    create.locator("#id_tags").fill(f"{LONG_TAG}, {LONG_TAG}x")
+    create.get_by_role("button", name="Add contact").click()
+    expect(page.locator("#new-contact p.error").first).to_be_visible()
+    inspect("new contact with errors")
+    check("404", reverse("contacts:contact_detail", args=[2**62]), status=404)
+    page.context.clear_cookies()
+    viewer = UserFactory(username="v" * 100)
+    MembershipFactory(company=long_values.company, user=viewer, role=Role.VIEWER)
+    log_in(viewer)
+    check("403", reverse("contacts:contact_edit", args=[long_values.contact.pk]), status=403)
+    expect(page.locator("#error-page")).to_contain_text("Your role (Viewer) cannot do this")
+
     assert problems == {}, "\n".join(f"{page_}:\n  " + "\n  ".join(lines) for page_, lines in problems.items())
-    assert browser_errors == []
+    # The browser logs the three error answers asked for above; nothing else went wrong.
+    refused = re.compile(r"Failed to load resource: the server responded with a status of (400|403|404) ")
+    assert [error for error in browser_errors if not refused.search(error)] == []
