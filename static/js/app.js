@@ -75,15 +75,17 @@ document.addEventListener("change", (event) => {
 // A failed htmx request leaves the part of the page that asked as it was (base.html's htmx config
 // swaps no error answer), and says what went wrong in the problem area (base.html): the server's
 // own message when it sends one there (HX-Retarget: #request-problem, a statement timeout), else a
-// short one for the status. The next request that succeeds clears it.
+// short one for the status. The next request for that same part of the page that works clears it
+// (another part's poller, say a progress bar, does not).
 const REQUEST_PROBLEMS = {
   403: "You are not allowed to do this. Reload the page: your role or company may have changed.",
   404: "What you asked for no longer exists. Reload the page.",
   413: "The request is too large.",
   429: "Too many requests. Wait a moment and try again.",
 };
+let failedTarget = null; // the part of the page whose request failed: {id, element}
 
-function showRequestProblem(text) {
+function showRequestProblem(target, text) {
   const area = document.getElementById("request-problem");
   if (!area) return;
   if (text !== undefined) {
@@ -92,30 +94,35 @@ function showRequestProblem(text) {
     line.textContent = text;
     area.replaceChildren(line);
   }
+  failedTarget = target ? { id: target.id, element: target } : null;
   area.parentElement.hidden = false;
 }
 
 function clearRequestProblem() {
   const area = document.getElementById("request-problem");
+  failedTarget = null;
   if (!area || area.parentElement.hidden) return;
   area.parentElement.hidden = true;
   area.replaceChildren();
 }
 
+const isProblemArea = (element) => Boolean(element) && element.id === "request-problem";
+
 document.addEventListener("htmx:beforeSwap", (event) => {
-  if (event.detail.target && event.detail.target.id === "request-problem") {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false; // the message is the answer: no generic one on top
-  }
+  if (!isProblemArea(event.detail.target)) return;
+  event.detail.shouldSwap = true;
+  event.detail.isError = false; // the message is the answer: no generic one on top
+  failedTarget = { id: event.target.id, element: event.target }; // the event's own target: the original one
 });
 
 document.addEventListener("htmx:afterSwap", (event) => {
-  if (event.detail.target && event.detail.target.id === "request-problem") showRequestProblem();
+  if (isProblemArea(event.detail.target)) showRequestProblem(failedTarget && failedTarget.element);
 });
 
 document.addEventListener("htmx:responseError", (event) => {
   const status = event.detail.xhr.status;
   showRequestProblem(
+    event.detail.target,
     REQUEST_PROBLEMS[status] ||
       (status >= 500
         ? `Something went wrong on our side (error ${status}). Try again in a moment; if it keeps happening, tell your administrator.`
@@ -123,13 +130,14 @@ document.addEventListener("htmx:responseError", (event) => {
   );
 });
 
-document.addEventListener("htmx:sendError", () => {
-  showRequestProblem("The server could not be reached. Check your connection and try again.");
+document.addEventListener("htmx:sendError", (event) => {
+  showRequestProblem(event.detail.target, "The server could not be reached. Check your connection and try again.");
 });
 
 document.addEventListener("htmx:afterRequest", (event) => {
   const target = event.detail.target;
-  if (event.detail.successful && !(target && target.id === "request-problem")) clearRequestProblem();
+  if (!event.detail.successful || !failedTarget || !target || isProblemArea(target)) return;
+  if (target === failedTarget.element || (failedTarget.id && target.id === failedTarget.id)) clearRequestProblem();
 });
 
 document.addEventListener("click", (event) => {
