@@ -8,6 +8,17 @@ Every field at fault is reported, each under its own key ("email", "tags", "fiel
 (a phone such as the API document's own "+1-555-0123") never loses the record: it is kept as given,
 marked unusable for SMS, and reported in `warnings` (SALESmanago's "gracefully accept, warn").
 
+Public, for the entry points and the other apps:
+- the attribute list, written once: ATTRIBUTE_LABELS, IDENTIFIERS, CONTACT_ATTRIBUTES,
+  TEXT_ATTRIBUTES, CONTACT_COLUMNS, MAX_LENGTHS and the other MAX_* limits;
+- the whole write: `clean_contact_input(raw, CompanyRefs(company_id), partial=...)` -> ContactInput;
+- single values: `normalize_phone`, `phone_warning`, `normalize_tags`, `clean_tags`, `clean_consent`,
+  `number_message`, `json_problem` (properties and other JSON), and the custom fields' pair:
+  `field_refs` (a body's "fields" as (reference, value) pairs) and `coerce_field_value` (a value as
+  its field type's column); `normalize_email` is salloq.core.emails' (imported here), and text the
+  database cannot store is salloq.core.text's `text_problem`.
+Everything named with a leading underscore is this module's own.
+
 Plain Python rather than a DRF serializer: it runs for each of a bulk request's 1000 items, and
 DRF's field machinery cost ten times what the checks themselves do (about 90 against 9 µs an
 item), which the bulk endpoint's throughput target (bench/README.md) cannot afford.
