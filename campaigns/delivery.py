@@ -348,7 +348,10 @@ class _Marks:
         if not self.postgres:
             self.cursor = connection.cursor()
             return self
+        from psycopg import pq
+
         self.pgconn = connection.connection.pgconn
+        self.succeeded = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
         self.pending = False
         self._exec(b"SET synchronous_commit = off")
         prepared = self._exec(b"SELECT 1 FROM pg_prepared_statements WHERE name = '" + self._STATEMENT + b"'")
@@ -389,11 +392,10 @@ class _Marks:
     def _exec(self, sql: bytes):
         return self._check(self.pgconn.exec_(sql))
 
-    @staticmethod
-    def _check(result):
-        from psycopg import DatabaseError, pq
+    def _check(self, result):
+        if result.status not in self.succeeded:
+            from psycopg import DatabaseError
 
-        if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
             raise DatabaseError(f"Marking a recipient sent failed: {result.error_message.decode(errors='replace')}")
         return result
 
