@@ -5,6 +5,8 @@
   (relative URLs work: ``page.goto("/settings/api-keys/")``).
 - ``browser_errors``: console errors, uncaught page exceptions and Content-Security-Policy
   violations seen during the test; a test ends with ``assert browser_errors == []``.
+- ``member(role)``: a new member of ``company`` with that role, for ``log_in``. (tests/conftest.py's
+  ``marketer`` and ``viewer`` log in Django's test client, not the browser.)
 - On failure the page is saved as ``test-results/<test id>.png`` (gitignored).
 """
 
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+
+from tests.factories import MembershipFactory
 
 # Playwright's sync API keeps an asyncio event loop running in the test thread, and Django's
 # ORM refuses to run next to one (SynchronousOnlyOperation). The tests' ORM calls are plain
@@ -127,6 +131,16 @@ def screenshot(page, request):
             page.screenshot(path=_results_path(request, f"-{label}.png"), full_page=True)
 
     return take
+
+
+@pytest.fixture
+def member(company):
+    """member(Role.MARKETER): a new member of `company` with the role, not logged in (password PASSWORD)."""
+
+    def member(role: str):
+        return MembershipFactory(company=company, role=role).user
+
+    return member
 
 
 @pytest.fixture

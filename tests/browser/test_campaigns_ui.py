@@ -16,20 +16,13 @@ from playwright.sync_api import expect
 from campaigns.models import Campaign, CampaignRecipient, CampaignStatus
 from salloq.core.models import Role
 from tests.contacts.conftest import smtp_sink  # noqa: F401 - the fixture
-from tests.factories import ContactFactory, ContactListFactory, ListMembershipFactory, MembershipFactory, UserFactory
+from tests.factories import ContactFactory, ContactListFactory, ListMembershipFactory
 
 pytestmark = pytest.mark.browser
 
 # The recipient's mail client (the test browser's own "HeadlessChrome" is rightly taken for a robot).
 MAIL_CLIENT = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.0"}
 NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-
-
-@pytest.fixture
-def marketer(company):
-    user = UserFactory(username="mara")
-    MembershipFactory(company=company, user=user, role=Role.MARKETER)
-    return user
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ def tracked_paths(message) -> tuple[str, str]:
 def test_create_send_and_read_the_report(
     page,
     log_in,
-    marketer,
+    member,
     customers,
     company,
     smtp_sink,  # noqa: F811 - the imported fixture
@@ -61,7 +54,7 @@ def test_create_send_and_read_the_report(
     browser_errors,
     screenshot,  # noqa: F811
 ):
-    log_in(marketer)
+    log_in(member(Role.MARKETER))
     page.goto(reverse("campaigns:campaigns"))
     page.get_by_role("link", name="New campaign").click()
     page.locator("#id_name").fill("Winter sale")

@@ -18,12 +18,10 @@ from salloq.core.models import Role
 from tests.factories import (
     CollectionItemFactory,
     ContactFactory,
-    MembershipFactory,
     OrderFactory,
     ProductCatalogFactory,
     ProductFactory,
     StoreFactory,
-    UserFactory,
     order_with_lines,
 )
 
@@ -71,18 +69,11 @@ def shop(company):
     return {"beans": beans, "kettle": kettle, "ann": ann, "order": order, "cart": cart, "store": store}
 
 
-@pytest.fixture
-def viewer(company):
-    user = UserFactory(username="vera")
-    MembershipFactory(company=company, user=user, role=Role.VIEWER)
-    return user
-
-
 def test_browse_filter_and_follow_an_order_to_the_contact(
-    live_server, page, log_in, shop, viewer, browser_errors, screenshot
+    live_server, page, log_in, shop, member, browser_errors, screenshot
 ):
     page.route(f"{IMAGE_HOST}/**", lambda route: route.fulfill(status=200, content_type="image/png", body=PIXEL))
-    log_in(viewer)
+    log_in(member(Role.VIEWER))
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Catalog").click()
     page.wait_for_url(re.compile(r"/catalog/$"))
     expect(page.locator("#product-count")).to_contain_text("8 products")
@@ -144,9 +135,9 @@ def test_browse_filter_and_follow_an_order_to_the_contact(
     assert browser_errors == []
 
 
-def test_the_pages_hold_at_phone_width(live_server, page, log_in, shop, viewer, browser_errors, screenshot):
+def test_the_pages_hold_at_phone_width(live_server, page, log_in, shop, member, browser_errors, screenshot):
     page.route(f"{IMAGE_HOST}/**", lambda route: route.fulfill(status=200, content_type="image/png", body=PIXEL))
-    log_in(viewer)
+    log_in(member(Role.VIEWER))
     page.set_viewport_size({"width": 390, "height": 844})
     urls = [
         "/catalog/",

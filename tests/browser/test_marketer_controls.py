@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from contacts import services
 from contacts.models import Contact, ContactBulkAction, ListMembership, MembershipStatus
 from salloq.core.models import Invitation, Role
-from tests.factories import ContactFactory, MembershipFactory
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.browser
 
@@ -28,16 +28,11 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1366, "height": 768})
 
 
-@pytest.fixture
-def marketer(company):
-    return MembershipFactory(company=company, role=Role.OWNER).user
-
-
-def test_sort_tick_all_on_the_page_and_tag(page, log_in, marketer, company, browser_errors):
+def test_sort_tick_all_on_the_page_and_tag(page, log_in, member, company, browser_errors):
     for name in ["carol", "alice", "bob"]:
         ContactFactory(company=company, email=f"{name}@example.com", first_name=name.title())
     services.contact_list_create(company=company, name="Newsletter")
-    log_in(marketer)
+    log_in(member(Role.OWNER))
 
     page.goto("/contacts/")
     page.locator("#contact-table th a.sort", has_text="Email").click()
@@ -57,11 +52,11 @@ def test_sort_tick_all_on_the_page_and_tag(page, log_in, marketer, company, brow
     assert browser_errors == []
 
 
-def test_erase_all_filtered_after_the_confirmation_page(page, log_in, marketer, company, browser_errors):
+def test_erase_all_filtered_after_the_confirmation_page(page, log_in, member, company, browser_errors):
     for n in range(2):
         ContactFactory(company=company, email=f"gone{n}@example.com", tags=["gdpr"])
     ContactFactory(company=company, email="kept@example.com")
-    log_in(marketer)
+    log_in(member(Role.OWNER))
 
     page.goto("/contacts/?tag=gdpr")
     page.locator("#bulk-all").check()
@@ -78,8 +73,8 @@ def test_erase_all_filtered_after_the_confirmation_page(page, log_in, marketer, 
     assert browser_errors == []
 
 
-def test_settings_page_invites_and_lists_the_invitation(page, log_in, marketer, company, browser_errors, mailoutbox):
-    log_in(marketer)
+def test_settings_page_invites_and_lists_the_invitation(page, log_in, member, company, browser_errors, mailoutbox):
+    log_in(member(Role.OWNER))
 
     page.goto("/settings/")
     page.locator("#id_email").fill("new.person@example.com")
@@ -93,7 +88,7 @@ def test_settings_page_invites_and_lists_the_invitation(page, log_in, marketer, 
     assert browser_errors == []
 
 
-def test_field_and_list_pages_fit(page, log_in, marketer, company, browser_errors):
+def test_field_and_list_pages_fit(page, log_in, member, company, browser_errors):
     field = services.custom_field_create(company=company, name="Shoe size", field_type="number")
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
     pending = ContactFactory(company=company, email="pending@example.com")
@@ -101,7 +96,7 @@ def test_field_and_list_pages_fit(page, log_in, marketer, company, browser_error
     progress = ContactBulkAction.objects.create(
         company=company, action="tag", tags=["big"], filters={"tag": "x"}, total=2000, processed=700, status="running"
     )
-    log_in(marketer)
+    log_in(member(Role.OWNER))
 
     for path, name in [
         ("/contacts/fields/", "fields"),

@@ -24,7 +24,7 @@ from contacts.models import (
     Suppression,
 )
 from salloq.core.models import Role
-from tests.conftest import log_in
+from tests.conftest import html, log_in
 from tests.factories import ContactFactory
 
 
@@ -176,7 +176,7 @@ def test_a_large_add_to_list_counts_the_unmailable_across_chunks_with_one_query_
     counting = [q for q in queries if "contacts_suppression" in q["sql"]]
     assert len(counting) == 4  # 14 contacts in chunks of 4
     log_in(client, company, Role.MARKETER)
-    page = client.get(f"/contacts/bulk/{action.pk}/").content.decode()
+    page = html(client.get(f"/contacts/bulk/{action.pk}/"))
     assert (
         "8 of these contacts are on Newsletter but will not be mailed: 3 because the address is on the "
         "blacklist, 5 because the address bounced."
@@ -225,7 +225,7 @@ def test_erase_asks_for_a_confirmation_stating_the_count_first(client, company):
     response = client.post("/contacts/bulk/", {"action": "erase", "all": "1", "filter_tag": "gdpr"})
 
     assert response.status_code == 200
-    page = response.content.decode()
+    page = html(response)
     assert "Erase 3 contacts?" in page
     assert 'name="confirmed_count" value="3"' in page
     assert Contact.objects.filter(erased_at__isnull=False).count() == 0
@@ -252,7 +252,7 @@ def test_erase_with_a_count_that_no_longer_matches_asks_again(client, company):
     )
 
     assert response.status_code == 200
-    assert "it now holds 3 contacts" in response.content.decode()
+    assert "it now holds 3 contacts" in html(response)
     assert not Contact.objects.filter(erased_at__isnull=False).exists()
 
 
@@ -326,7 +326,7 @@ def test_contact_list_offers_checkboxes_and_select_all_with_the_match_count(clie
     contact = ContactFactory(company=company, email="ada@example.com", tags=["vip"])
     ContactFactory(company=company, email="bob@example.com")
 
-    page = client.get("/contacts/", {"tag": "vip"}).content.decode()
+    page = html(client.get("/contacts/", {"tag": "vip"}))
 
     assert f'name="contact_ids" value="{contact.pk}" form="bulk-form"' in page
     assert "All 1 contact matching the filters" in page
@@ -338,7 +338,7 @@ def test_viewer_sees_no_bulk_form(client, company):
     log_in(client, company, Role.VIEWER)
     ContactFactory(company=company, email="ada@example.com")
 
-    page = client.get("/contacts/").content.decode()
+    page = html(client.get("/contacts/"))
 
     assert 'id="bulk-form"' not in page
     assert 'name="contact_ids"' not in page
@@ -366,7 +366,7 @@ def test_a_large_selection_runs_in_the_worker_with_a_progress_page(
     assert (action.status, action.processed, action.changed) == ("done", 501, 501)
     assert Contact.objects.filter(tags=["old", "big"]).count() == 501
     assert Contact.objects.get(email="not-selected@example.com").tags == []
-    page = client.get(f"/contacts/bulk/{action.pk}/").content.decode()
+    page = html(client.get(f"/contacts/bulk/{action.pk}/"))
     assert "100%" in page and 'hx-trigger="every 1s"' not in page  # finished: polling stops
 
 
@@ -379,7 +379,7 @@ def test_progress_partial_polls_while_running(client, company):
 
     response = client.get(f"/contacts/bulk/{action.pk}/", HTTP_HX_REQUEST="true")
 
-    page = response.content.decode()
+    page = html(response)
     assert "<html" not in page
     assert 'hx-trigger="every 1s"' in page
     assert "25%" in page and "250</span> of 1000" in page

@@ -12,7 +12,7 @@ from django.utils import timezone
 from contacts import consent, services, tasks
 from contacts.models import ConsentAction, ConsentRecord, Contact, ContactStatus, ListMembership, MembershipStatus
 from contacts.services import ConsentContext
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, html
 from tests.factories import ContactFactory, ContactListFactory
 
 pytestmark = pytest.mark.django_db
@@ -202,8 +202,8 @@ def test_unsubscribe_page_offers_the_list_or_everything_and_posts_with_csrf(comp
     client = browser()
     page = client.get(path)
     assert page.status_code == 200
-    html = page.content.decode()
-    assert 'value="list"' in html and 'value="all"' in html and "ann@example.com" in html
+    markup = html(page)
+    assert 'value="list"' in markup and 'value="all"' in markup and "ann@example.com" in markup
     assert membership_status(contact, news) == MembershipStatus.SUBSCRIBED  # GET changes nothing
 
     assert client.post(path, {"scope": "all"}).status_code == 403  # the page's form is CSRF-protected
@@ -264,9 +264,9 @@ def test_preference_center_changes_subscriptions_and_rejoining_a_double_opt_in_l
     path = path_of(consent.preferences_url(contact))
     client = browser()
     page = client.get(path)
-    html = page.content.decode()
-    assert re.search(rf'value="{news.pk}"\s+checked', html)
-    assert not re.search(rf'value="{weekly.pk}"\s+checked', html)
+    markup = html(page)
+    assert re.search(rf'value="{news.pk}"\s+checked', markup)
+    assert not re.search(rf'value="{weekly.pk}"\s+checked', markup)
 
     # Keep News, leave Offers, rejoin Weekly.
     with django_capture_on_commit_callbacks() as callbacks:

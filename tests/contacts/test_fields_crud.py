@@ -5,6 +5,7 @@ import pytest
 from contacts.models import CustomField, CustomFieldValue, Segment
 from contacts.segments import services as segment_services
 from salloq.core.models import Role
+from tests.conftest import html
 from tests.factories import ContactFactory, CustomFieldFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def test_rename_a_field_and_the_segments_that_use_it(marketer_client, company):
     response = marketer_client.post(f"/contacts/fields/{shoe.pk}/edit/", {"name": "Shoe size (EU)"}, follow=True)
 
     assert response.status_code == 200
-    assert "Renamed the field Shoe size to Shoe size (EU)." in response.content.decode()
+    assert "Renamed the field Shoe size to Shoe size (EU)." in html(response)
     shoe.refresh_from_db()
     assert shoe.name == "Shoe size (EU)"
     assert rule_fields(segment) == ["fields.Shoe size (EU)"]
@@ -47,7 +48,7 @@ def test_rename_to_a_taken_name_is_a_conflict_with_a_clear_message(marketer_clie
     response = marketer_client.post(f"/contacts/fields/{colour.pk}/edit/", {"name": "Shoe size"})
 
     assert response.status_code == 409
-    assert "A field named &#x27;Shoe size&#x27; already exists." in response.content.decode()
+    assert "A field named &#x27;Shoe size&#x27; already exists." in html(response)
     colour.refresh_from_db()
     assert colour.name == "Colour"
 
@@ -59,7 +60,7 @@ def test_rename_checks_the_name_as_creation_does(marketer_client, company, name,
     response = marketer_client.post(f"/contacts/fields/{colour.pk}/edit/", {"name": name})
 
     assert response.status_code == 400
-    assert message in response.content.decode()
+    assert message in html(response)
     colour.refresh_from_db()
     assert colour.name == "Colour"
 
@@ -72,7 +73,7 @@ def test_a_choice_field_keeps_the_choices_contacts_hold(marketer_client, company
     accepted = marketer_client.post(f"/contacts/fields/{size.pk}/edit/", {"name": "Size", "choices": "S\nM\nL\nXL"})
 
     assert refused.status_code == 400
-    assert "Contacts hold &#x27;M&#x27;" in refused.content.decode()
+    assert "Contacts hold &#x27;M&#x27;" in html(refused)
     assert accepted.status_code == 302
     size.refresh_from_db()
     assert size.choices == ["S", "M", "L", "XL"]
@@ -93,7 +94,7 @@ def test_delete_states_the_values_and_segments_that_go_before_deleting(marketer_
         },
     )
 
-    page = marketer_client.get(f"/contacts/fields/{shoe.pk}/delete/").content.decode()
+    page = html(marketer_client.get(f"/contacts/fields/{shoe.pk}/delete/"))
 
     assert '<strong id="field-value-count">2 values</strong>' in page
     assert "Big feet" in page
@@ -101,7 +102,7 @@ def test_delete_states_the_values_and_segments_that_go_before_deleting(marketer_
 
     response = marketer_client.post(f"/contacts/fields/{shoe.pk}/delete/", follow=True)
 
-    assert "Deleted the field Shoe size and 2 contact values." in response.content.decode()
+    assert "Deleted the field Shoe size and 2 contact values." in html(response)
     assert not CustomField.objects.filter(pk=shoe.pk).exists()
     assert list(CustomFieldValue.objects.values_list("field_id", flat=True)) == [other.pk]
 
@@ -124,7 +125,7 @@ def test_field_pages_are_for_marketers_of_the_company(client, company, other_com
 def test_field_table_links_edit_and_delete_for_marketers(marketer_client, company):
     colour = CustomFieldFactory(company=company, name="Colour")
 
-    page = marketer_client.get("/contacts/fields/").content.decode()
+    page = html(marketer_client.get("/contacts/fields/"))
 
     assert f'href="/contacts/fields/{colour.pk}/edit/"' in page
     assert f'href="/contacts/fields/{colour.pk}/delete/"' in page
@@ -162,6 +163,6 @@ def test_duplicate_of_another_companys_segment_is_404_and_viewers_are_refused(cl
 def test_segment_list_offers_duplicate(marketer_client, company):
     segment = segment_services.segment_create(company=company, name="VIP", definition=DEFINITION)
 
-    page = marketer_client.get("/contacts/segments/").content.decode()
+    page = html(marketer_client.get("/contacts/segments/"))
 
     assert f'action="/contacts/segments/{segment.pk}/duplicate/"' in page

@@ -17,6 +17,7 @@ from salloq.core import services as core_services
 from salloq.core.api.fields import HEADER_NAME
 from salloq.core.models import Company
 from salloq.core.validators import header_safe, validate_header_safe
+from tests.conftest import html
 
 pytestmark = pytest.mark.django_db
 
@@ -70,13 +71,13 @@ def test_the_schema_states_the_rule(api):
 def test_dashboard_forms_refuse_a_list_name_with_a_line_break(marketer_client, company):
     answer = marketer_client.post("/contacts/lists/", {"name": "News\nBcc: attacker@evil.test"})
     assert answer.status_code == 400
-    assert "control characters" in answer.content.decode()
+    assert "control characters" in html(answer)
     assert not ContactList.objects.exists()
 
     newsletter = services.contact_list_create(company=company, name="Newsletter")
     answer = marketer_client.post(f"/contacts/lists/{newsletter.pk}/edit/", {"name": "News\r\nX"})
     assert answer.status_code == 400
-    assert "control characters" in answer.content.decode()
+    assert "control characters" in html(answer)
     newsletter.refresh_from_db()
     assert newsletter.name == "Newsletter"
 
@@ -86,7 +87,7 @@ def test_admin_refuses_list_and_company_names_with_a_line_break(admin_client, co
         "/admin/contacts/contactlist/add/", {"name": "News\nBcc: attacker@evil.test", "company": company.pk}
     )
     assert answer.status_code == 200  # the form again, with its error
-    assert "control characters" in answer.content.decode()
+    assert "control characters" in html(answer)
     assert not ContactList.objects.exists()
 
     answer = admin_client.post(
@@ -98,7 +99,7 @@ def test_admin_refuses_list_and_company_names_with_a_line_break(admin_client, co
         },
     )
     assert answer.status_code == 200
-    assert "control characters" in answer.content.decode()
+    assert "control characters" in html(answer)
     assert not Company.objects.filter(name__contains="Evil").exists()
 
 

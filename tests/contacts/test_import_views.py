@@ -9,6 +9,7 @@ from contacts import imports, services
 from contacts.models import Contact, ContactImport, FieldType, ImportStatus
 from salloq.core.middleware import CurrentCompanyMiddleware
 from salloq.core.models import Role
+from tests.conftest import html
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def csv_file(content: str | bytes = CSV, name: str = "clients.csv") -> SimpleUpl
 
 def start_upload(client, **data) -> str:
     response = client.post("/contacts/imports/", {"file": csv_file(), "tags": "salon, 2026", **data})
-    assert response.status_code == 302, response.content.decode()
+    assert response.status_code == 302, html(response)
     match = re.fullmatch(r"/contacts/imports/new/(\w+)/", response["Location"])
     assert match
     return response["Location"]
@@ -40,7 +41,7 @@ def test_upload_map_start_and_follow_the_progress(client, company, marketer):
     salon = services.contact_list_create(company=company, name="Salon", double_opt_in=False)
     mapping_url = start_upload(client, contact_list=salon.pk)
 
-    page = client.get(mapping_url).content.decode()
+    page = html(client.get(mapping_url))
     assert "ann@example.com" in page and "comma-separated" in page
     # The guesses are pre-selected: E-mail -> email, Prénom -> first name, Pointure -> the custom field.
     assert re.search(r'name="column-0">.*?<option value="email" selected>', page, re.S)
@@ -70,17 +71,17 @@ def test_upload_map_start_and_follow_the_progress(client, company, marketer):
 
     detail = f"/contacts/imports/{contact_import.pk}/"
     pending = client.get(detail, headers={"HX-Request": "true"})
-    html = pending.content.decode()
-    assert "<html" not in html and 'hx-trigger="every 1s"' in html and "HX-Request" in pending["Vary"]
+    markup = html(pending)
+    assert "<html" not in markup and 'hx-trigger="every 1s"' in markup and "HX-Request" in pending["Vary"]
 
     imports.contact_import_run(import_id=contact_import.pk)
-    done = client.get(detail, headers={"HX-Request": "true"}).content.decode()
+    done = html(client.get(detail, headers={"HX-Request": "true"}))
     assert "every 1s" not in done  # polling stops
     assert '<progress class="import-bar" value="100"' in done
     assert '<strong id="import-created">1</strong>' in done and '<strong id="import-errors">2</strong>' in done
     assert "is not a valid email address" in done and f"/contacts/imports/{contact_import.pk}/errors.csv" in done
 
-    full = client.get(detail).content.decode()
+    full = html(client.get(detail))
     assert "<html" in full and 'id="import-progress"' in full and "E-mail → email" in full
     report = client.get(f"/contacts/imports/{contact_import.pk}/errors.csv")
     assert report["Content-Disposition"] == f'attachment; filename="import-{contact_import.pk}-errors.csv"'
@@ -90,23 +91,23 @@ def test_upload_map_start_and_follow_the_progress(client, company, marketer):
         and lines[1].startswith("3,E-mail,email,")
         and lines[2].startswith("4,Pointure,fields.Pointure,")
     )
-    assert "clients.csv" in client.get("/contacts/imports/").content.decode()
+    assert "clients.csv" in html(client.get("/contacts/imports/"))
 
 
 def test_mapping_errors_are_shown_next_to_the_column(client, company, marketer):
     mapping_url = start_upload(client)
     response = client.post(mapping_url, {"column-0": "", "column-1": "first_name", "column-2": "first_name"})
     assert response.status_code == 400
-    html = response.content.decode()
-    assert "already the target of column" in html
+    markup = html(response)
+    assert "already the target of column" in markup
     response = client.post(mapping_url, {"column-0": "", "column-1": "first_name"})
-    assert response.status_code == 400 and "Map a column to email, external_id or phone" in response.content.decode()
+    assert response.status_code == 400 and "Map a column to email, external_id or phone" in html(response)
     assert not ContactImport.objects.exists()
 
 
 def test_a_file_that_is_not_utf8_csv_is_refused_at_upload(client, company, marketer):
     response = client.post("/contacts/imports/", {"file": csv_file("Email\ncafé@example.com\n".encode("latin-1"))})
-    assert response.status_code == 400 and "not UTF-8" in response.content.decode()
+    assert response.status_code == 400 and "not UTF-8" in html(response)
     assert not ContactImport.objects.exists()
 
 
@@ -114,7 +115,7 @@ def test_viewers_see_imports_but_cannot_import(client, company):
     viewer = MembershipFactory(company=company, role=Role.VIEWER).user
     client.force_login(viewer)
     page = client.get("/contacts/imports/")
-    assert page.status_code == 200 and 'id="import-upload-form"' not in page.content.decode()
+    assert page.status_code == 200 and 'id="import-upload-form"' not in html(page)
     assert client.post("/contacts/imports/", {"file": csv_file()}).status_code == 403
     assert client.get("/contacts/imports/new/abc/").status_code == 403
     assert not ContactImport.objects.exists()
@@ -126,7 +127,7 @@ def test_another_companys_import_and_upload_are_not_found(client, company, other
     )
     assert client.get(f"/contacts/imports/{theirs.pk}/").status_code == 404
     assert client.get(f"/contacts/imports/{theirs.pk}/errors.csv").status_code == 404
-    assert "rival.csv" not in client.get("/contacts/imports/").content.decode()
+    assert "rival.csv" not in html(client.get("/contacts/imports/"))
 
     # A staged upload belongs to the company it was made in, even for a user of both companies.
     mapping_url = start_upload(client)

@@ -21,7 +21,7 @@ from contacts import consent, services, tasks
 from contacts.models import ConsentAction, ConsentRecord, ContactList, ListMembership, MembershipStatus
 from salloq.core import mailserver
 from salloq.core.models import Company, MailServerState, Role
-from tests.conftest import make_api_client
+from tests.conftest import html, make_api_client
 from tests.contacts.conftest import SmtpSink, free_port, send_mail_to
 from tests.factories import ContactListFactory, MembershipFactory, UserFactory
 
@@ -224,19 +224,19 @@ def test_dashboard_shows_the_outage_with_the_settings_to_fix_and_clears_when_mai
         services.list_subscribe(contact=contact, contact_list=newsletter, consent=SIGNUP)
     staff = member_client(company, staff=True)
     marketer = member_client(company, staff=False)
-    assert "Mail server unreachable" not in staff.get("/").content.decode()
+    assert "Mail server unreachable" not in html(staff.get("/"))
 
     tasks.send_double_opt_in_confirmations.apply().get()
     assert owed(newsletter) == 3
 
     for page in ("/", "/contacts/", f"/contacts/lists/{newsletter.pk}/"):
-        html = staff.get(page).content.decode()
-        assert "Mail server unreachable since" in html, page
-        assert "<code>EMAIL_HOST</code> (the workers use <code>127.0.0.1</code>)" in html, page
-        assert f"<code>EMAIL_PORT</code> (<code>{port}</code>)" in html, page
-        assert "Connection refused" in html or "ConnectionRefusedError" in html, page
+        markup = html(staff.get(page))
+        assert "Mail server unreachable since" in markup, page
+        assert "<code>EMAIL_HOST</code> (the workers use <code>127.0.0.1</code>)" in markup, page
+        assert f"<code>EMAIL_PORT</code> (<code>{port}</code>)" in markup, page
+        assert "Connection refused" in markup or "ConnectionRefusedError" in markup, page
     # Members who are not staff see it on the dashboard home.
-    assert "Mail server unreachable since" in marketer.get("/").content.decode()
+    assert "Mail server unreachable since" in html(marketer.get("/"))
 
     # The server starts on the same port; the next run after the back-off sends everything owed.
     sink = RecordingSink()
@@ -251,8 +251,8 @@ def test_dashboard_shows_the_outage_with_the_settings_to_fix_and_clears_when_mai
     assert owed(newsletter) == 0
     assert mailserver.current_outage() is None
     for page in ("/", "/contacts/"):
-        assert "Mail server unreachable" not in staff.get(page).content.decode(), page
-    assert "Mail server unreachable" not in marketer.get("/").content.decode()
+        assert "Mail server unreachable" not in html(staff.get(page)), page
+    assert "Mail server unreachable" not in html(marketer.get("/"))
 
 
 @pytest.mark.django_db
@@ -260,8 +260,8 @@ def test_the_outage_banner_is_not_shown_to_members_on_other_pages(company, setti
     send_mail_to(settings, free_port())
     mailserver.record_failure(ConnectionRefusedError(111, "Connection refused"))
     marketer = member_client(company, staff=False)
-    assert "Mail server unreachable since" in marketer.get("/").content.decode()
-    assert "Mail server unreachable" not in marketer.get("/contacts/").content.decode()
+    assert "Mail server unreachable since" in html(marketer.get("/"))
+    assert "Mail server unreachable" not in html(marketer.get("/contacts/"))
 
 
 # --- Names with control characters stored before they were refused ----------------------------------

@@ -9,7 +9,7 @@ from django.utils import timezone
 from contacts import bulk_actions, services
 from contacts.models import ContactStatus, ListMembership, MembershipStatus, Suppression
 from salloq.core.models import Role
-from tests.conftest import log_in
+from tests.conftest import html, log_in
 from tests.factories import ContactFactory, ListMembershipFactory
 
 
@@ -37,7 +37,7 @@ def test_resend_sends_to_pending_members_not_recently_sent(
 
     response = client.post(f"/contacts/lists/{newsletter.pk}/resend-confirmations/", follow=True)
 
-    text = response.content.decode()
+    text = html(response)
     assert "Queued 2 confirmation emails to the pending members of Newsletter." in text
     assert "1 member was sent one in the last 30 minutes" in text
     assert "2 pending members cannot be mailed" in text
@@ -72,7 +72,7 @@ def test_resend_on_a_single_opt_in_list_is_refused_with_a_message(client, compan
 
     response = client.post(f"/contacts/lists/{plain.pk}/resend-confirmations/", follow=True)
 
-    assert "does not ask new members to confirm" in response.content.decode()
+    assert "does not ask new members to confirm" in html(response)
 
 
 @pytest.mark.django_db
@@ -95,8 +95,8 @@ def test_list_pages_show_export_and_resend(client, company):
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
     pending_member(newsletter, "old@example.com", timedelta(days=2))
 
-    lists_page = client.get("/contacts/lists/").content.decode()
-    detail_page = client.get(f"/contacts/lists/{newsletter.pk}/").content.decode()
+    lists_page = html(client.get("/contacts/lists/"))
+    detail_page = html(client.get(f"/contacts/lists/{newsletter.pk}/"))
 
     for page in (lists_page, detail_page):
         assert f'href="/contacts/lists/{newsletter.pk}/export.csv"' in page
@@ -109,7 +109,7 @@ def test_viewer_sees_export_but_not_resend(client, company):
     newsletter = services.contact_list_create(company=company, name="Newsletter", double_opt_in=True)
     pending_member(newsletter, "old@example.com", timedelta(days=2))
 
-    page = client.get(f"/contacts/lists/{newsletter.pk}/").content.decode()
+    page = html(client.get(f"/contacts/lists/{newsletter.pk}/"))
 
     assert f'href="/contacts/lists/{newsletter.pk}/export.csv"' in page
     assert "resend-confirmations" not in page

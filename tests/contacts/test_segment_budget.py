@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from contacts.models import Contact
 from contacts.segments import segment_contacts
 from contacts.segments.budget import MAX_COST, MAX_RULES, MAX_TOTAL_VALUES, RULE_COST
+from tests.conftest import html
 
 pytestmark = pytest.mark.django_db
 
@@ -42,29 +43,29 @@ def _live(client, **row) -> str:
     response = client.post("/contacts/segments/live/", form, **HX)
     assert time.monotonic() - started < 2
     assert response.status_code == 200
-    return response.content.decode()
+    return html(response)
 
 
 @pytest.mark.parametrize("raw", list(HOSTILE_NUMBERS))
 def test_dashboard_builder_names_the_rule_of_a_hostile_number_at_once(viewer_client, raw):
     """The issue's repro: r1-value=1e1000000 on /contacts/segments/live/ ran for minutes (int() of it)."""
-    html = _live(viewer_client, field="events.total", name="order_placed", comparison="greater_than", value=raw)
-    assert "Fix these rules" in html
-    assert f"Rule 1: For greater_than on events.order_placed.total the value {HOSTILE_NUMBERS[raw]}" in html
+    markup = _live(viewer_client, field="events.total", name="order_placed", comparison="greater_than", value=raw)
+    assert "Fix these rules" in markup
+    assert f"Rule 1: For greater_than on events.order_placed.total the value {HOSTILE_NUMBERS[raw]}" in markup
 
 
 @pytest.mark.parametrize("raw", ["1e1000000", "NaN", "9" * 5000])
 def test_dashboard_builder_bounds_days_and_list_ids_too(viewer_client, raw):
-    html = _live(viewer_client, field="created_at", comparison="within_last", value=raw)
-    assert "Rule 1: For within_last on created_at the value must be a number of days from 1 to 36500" in html
-    html = _live(viewer_client, field="lists", comparison="equals", value=raw)
-    assert "Rule 1: For equals on lists the value" in html
+    markup = _live(viewer_client, field="created_at", comparison="within_last", value=raw)
+    assert "Rule 1: For within_last on created_at the value must be a number of days from 1 to 36500" in markup
+    markup = _live(viewer_client, field="lists", comparison="equals", value=raw)
+    assert "Rule 1: For equals on lists the value" in markup
 
 
 def test_dashboard_builder_compares_a_long_digit_string_property_as_text(viewer_client, company):
     Contact.objects.create(company=company, email="a@example.com", properties={"code": "9" * 200})
-    html = _live(viewer_client, field="properties", name="code", comparison="equals", value="9" * 200)
-    assert '<strong id="segment-count">1</strong>' in html
+    markup = _live(viewer_client, field="properties", name="code", comparison="equals", value="9" * 200)
+    assert '<strong id="segment-count">1</strong>' in markup
 
 
 @pytest.mark.parametrize(
@@ -177,8 +178,8 @@ def test_dashboard_builder_says_which_budget_a_definition_exceeds(viewer_client)
     form = {"operator": "or", "row": rows}
     for n in rows:
         form.update({f"r{n}-parent": "", f"r{n}-field": "email", f"r{n}-comparison": "contains", f"r{n}-value": "x"})
-    html = viewer_client.post("/contacts/segments/live/", form, **HX).content.decode()
-    assert f"a segment has at most {MAX_RULES} rules; this one has {MAX_RULES + 1}." in html
+    markup = html(viewer_client.post("/contacts/segments/live/", form, **HX))
+    assert f"a segment has at most {MAX_RULES} rules; this one has {MAX_RULES + 1}." in markup
 
 
 def test_empty_groups_cost_the_database_nothing(company):

@@ -12,6 +12,7 @@ from catalog.commerce import refresh_commerce_facts, set_loyalty
 from catalog.models import CommerceFacts, OrderStatus
 from contacts.segments import segment_contacts
 from contacts.segments.builder import builder_from_definition
+from tests.conftest import html
 from tests.factories import (
     CollectionItemFactory,
     ContactFactory,
@@ -158,13 +159,13 @@ def test_the_dashboard_builder_offers_and_counts_commerce_fields(marketer_client
         "r1-comparison": "greater_than",
         "r1-value": "100",
     }
-    html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
-    assert '<strong id="segment-count">1</strong>' in html
-    page = marketer_client.get("/contacts/segments/new/").content.decode()
+    markup = html(marketer_client.post("/contacts/segments/live/", form, **HX))
+    assert '<strong id="segment-count">1</strong>' in markup
+    page = html(marketer_client.get("/contacts/segments/new/"))
     assert 'value="commerce.total_spent"' in page and "Total spent" in page
     form.update({"r1-field": "commerce.last_order_at", "r1-comparison": "within_last", "r1-value": "7"})
-    html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
-    assert '<strong id="segment-count">1</strong>' in html
+    markup = html(marketer_client.post("/contacts/segments/live/", form, **HX))
+    assert '<strong id="segment-count">1</strong>' in markup
 
 
 def test_the_builder_reads_back_a_commerce_definition(company):
@@ -206,7 +207,7 @@ def test_collections_hold_products_per_contact(company, other_company, shop, mar
         "r1-comparison": "contains",
         "r1-value": "CUP",
     }
-    html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
-    assert '<strong id="segment-count">1</strong>' in html
+    markup = html(marketer_client.post("/contacts/segments/live/", form, **HX))
+    assert '<strong id="segment-count">1</strong>' in markup
     definition = {"operator": "and", "rules": [collection("in", ["MUG", "CUP"])]}
     assert builder_from_definition(company, definition).definition()[0] == definition

@@ -13,6 +13,7 @@ from contacts.models import Segment
 from contacts.segments.services import segment_create
 from events.models import Event
 from salloq.core.models import Role
+from tests.conftest import html
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,17 +61,17 @@ def test_list_page_shows_segments_and_loads_each_count_by_itself(marketer_client
     )
     page = marketer_client.get("/contacts/segments/")
     assert page.status_code == 200
-    html = page.content.decode()
-    assert "Subscribers" in html and f'hx-get="/contacts/segments/{segment.pk}/count/"' in html
-    assert 'hx-trigger="revealed" hx-sync="closest table:queue all"' in html  # on screen, one at a time
-    assert 'href="/contacts/segments/"' in html and 'aria-current="page">Segments' in html  # the nav entry
+    markup = html(page)
+    assert "Subscribers" in markup and f'hx-get="/contacts/segments/{segment.pk}/count/"' in markup
+    assert 'hx-trigger="revealed" hx-sync="closest table:queue all"' in markup  # on screen, one at a time
+    assert 'href="/contacts/segments/"' in markup and 'aria-current="page">Segments' in markup  # the nav entry
 
     partial = marketer_client.get("/contacts/segments/", **HX)
     assert "HX-Request" in partial["Vary"]
-    assert partial.content.decode().lstrip().startswith('<div id="segment-table"')
+    assert html(partial).lstrip().startswith('<div id="segment-table"')
 
     count = marketer_client.get(f"/contacts/segments/{segment.pk}/count/", **HX)
-    assert count.status_code == 200 and "<strong>3</strong>" in count.content.decode()
+    assert count.status_code == 200 and "<strong>3</strong>" in html(count)
 
 
 def test_count_of_a_segment_with_stale_rules_says_so(marketer_client, company, crowd):
@@ -81,19 +82,19 @@ def test_count_of_a_segment_with_stale_rules_says_so(marketer_client, company, c
         definition={"operator": "and", "rules": [{"field": "fields.Tier", "comparison": "is_set"}]},
     )
     services.CustomField.objects.filter(name="Tier").delete()
-    body = marketer_client.get(f"/contacts/segments/{segment.pk}/count/", **HX).content.decode()
+    body = html(marketer_client.get(f"/contacts/segments/{segment.pk}/count/", **HX))
     assert "rules need fixing" in body and "No custom field named" in body
 
 
 def test_new_segment_page_starts_with_one_rule_and_its_live_count(marketer_client, crowd):
     page = marketer_client.get("/contacts/segments/new/")
     assert page.status_code == 200
-    html = page.content.decode()
-    assert 'hx-trigger="change, keyup changed delay:400ms"' in html
-    assert 'name="r1-field"' in html and '<option value="status" selected>' in html
-    assert '<strong id="segment-count">3</strong> contacts match' in html
-    assert "p0@example.com" in html and "left@example.com" not in html
-    assert "<script" not in html.split("</head>")[1] and 'style="' not in html  # strict CSP: nothing inline
+    markup = html(page)
+    assert 'hx-trigger="change, keyup changed delay:400ms"' in markup
+    assert 'name="r1-field"' in markup and '<option value="status" selected>' in markup
+    assert '<strong id="segment-count">3</strong> contacts match' in markup
+    assert "p0@example.com" in markup and "left@example.com" not in markup
+    assert "<script" not in markup.split("</head>")[1] and 'style="' not in markup  # strict CSP: nothing inline
 
 
 def test_live_count_and_preview_follow_the_form(marketer_client, crowd):
@@ -102,13 +103,13 @@ def test_live_count_and_preview_follow_the_form(marketer_client, crowd):
     )
     response = marketer_client.post("/contacts/segments/live/", form, **HX)
     assert response.status_code == 200
-    html = response.content.decode()
-    assert '<strong id="segment-count">1</strong> contact matches' in html
-    assert "p0@example.com" in html and "p1@example.com" not in html
+    markup = html(response)
+    assert '<strong id="segment-count">1</strong> contact matches' in markup
+    assert "p0@example.com" in markup and "p1@example.com" not in markup
 
     # Any of the rules: everyone subscribed.
-    html = marketer_client.post("/contacts/segments/live/", {**form, "operator": "or"}, **HX).content.decode()
-    assert '<strong id="segment-count">3</strong>' in html
+    markup = html(marketer_client.post("/contacts/segments/live/", {**form, "operator": "or"}, **HX))
+    assert '<strong id="segment-count">3</strong>' in markup
 
 
 def test_live_preview_badges_say_who_can_be_mailed_not_the_consent_status(
@@ -121,21 +122,21 @@ def test_live_preview_badges_say_who_can_be_mailed_not_the_consent_status(
     form = rule_form(**{"r1-comparison": "not_equals", "r1-value": "unsubscribed"})
 
     with django_assert_max_num_queries(7):
-        html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
+        markup = html(marketer_client.post("/contacts/segments/live/", form, **HX))
 
-    rows = dict(re.findall(r'<a href="/contacts/\d+/">([^<]+)</a>.*?<span class="badge (\w+)"', html))
+    rows = dict(re.findall(r'<a href="/contacts/\d+/">([^<]+)</a>.*?<span class="badge (\w+)"', markup))
     assert rows == {"p0@example.com": "subscribed", "p1@example.com": "blacklisted",
                     "p2@example.com": "subscribed", "gone@example.com": "bounced"}  # fmt: skip
-    assert 'title="Not mailed: the address is on the blacklist">Blacklisted</span>' in html
+    assert 'title="Not mailed: the address is on the blacklist">Blacklisted</span>' in markup
 
 
 def test_live_count_names_the_rule_at_fault(marketer_client, crowd):
     form = rule_form(
         **{"r1-field": "events.count", "r1-name": "order_placed", "r1-comparison": "greater_than", "r1-value": "lots"}
     )
-    html = marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
-    assert "Fix these rules" in html
-    assert "Rule 1: For greater_than on events.order_placed.count the value must be a whole number" in html
+    markup = html(marketer_client.post("/contacts/segments/live/", form, **HX))
+    assert "Fix these rules" in markup
+    assert "Rule 1: For greater_than on events.order_placed.count the value must be a whole number" in markup
 
 
 def test_behaviour_rule_with_a_window_and_a_data_match(marketer_client, crowd):
@@ -143,56 +144,50 @@ def test_behaviour_rule_with_a_window_and_a_data_match(marketer_client, crowd):
         **{"r1-field": "events.count", "r1-name": "order_placed", "r1-comparison": "greater_than", "r1-value": "0",
            "r1-days": "30", "r1-where-key": ["", ""], "r1-where-value": ["", ""]}
     )  # fmt: skip
-    assert (
-        '<strong id="segment-count">1</strong>'
-        in marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
-    )
+    assert '<strong id="segment-count">1</strong>' in html(marketer_client.post("/contacts/segments/live/", form, **HX))
     form["r1-days"] = ""
     form["r1-field"], form["r1-comparison"], form["r1-value"] = "events.total", "greater_than", "100"
-    assert (
-        '<strong id="segment-count">0</strong>'
-        in marketer_client.post("/contacts/segments/live/", form, **HX).content.decode()
-    )
+    assert '<strong id="segment-count">0</strong>' in html(marketer_client.post("/contacts/segments/live/", form, **HX))
 
 
 def test_add_and_remove_rules_and_groups_through_htmx(marketer_client, crowd):
     added = marketer_client.post("/contacts/segments/new/", rule_form(_action="add"), **HX)
     assert added.status_code == 200
-    html = added.content.decode()
-    assert html.lstrip().startswith('<div id="segment-builder"')
-    assert 'name="r2-field"' in html  # the new row
-    assert 'id="segment-live" aria-live="polite" hx-swap-oob="true"' in html  # the count follows
+    markup = html(added)
+    assert markup.lstrip().startswith('<div id="segment-builder"')
+    assert 'name="r2-field"' in markup  # the new row
+    assert 'id="segment-live" aria-live="polite" hx-swap-oob="true"' in markup  # the count follows
 
-    grouped = marketer_client.post("/contacts/segments/new/", rule_form(_action="add-group"), **HX).content.decode()
+    grouped = html(marketer_client.post("/contacts/segments/new/", rule_form(_action="add-group"), **HX))
     assert 'name="r2-kind" value="group"' in grouped and 'name="r3-parent" value="2"' in grouped
 
     form = rule_form(
         **{"row": ["1", "2", "3"], "r2-parent": "", "r2-kind": "group", "r2-operator": "or", "r3-parent": "2",
            "r3-field": "tags", "r3-comparison": "equals", "r3-value": "vip", "_action": "add:2"}
     )  # fmt: skip
-    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
-    assert 'name="r4-parent" value="2"' in html  # added inside the group
+    markup = html(marketer_client.post("/contacts/segments/new/", form, **HX))
+    assert 'name="r4-parent" value="2"' in markup  # added inside the group
 
     form["_action"] = "remove:2"  # the group and what it holds
-    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
-    assert 'name="r2-kind"' not in html and 'name="r3-field"' not in html and 'name="r1-field"' in html
+    markup = html(marketer_client.post("/contacts/segments/new/", form, **HX))
+    assert 'name="r2-kind"' not in markup and 'name="r3-field"' not in markup and 'name="r1-field"' in markup
 
 
 def test_changing_the_field_offers_its_comparisons(marketer_client, crowd):
     form = rule_form(**{"r1-field": "created_at", "r1-comparison": "equals", "r1-value": "", "_action": "refresh"})
-    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
-    assert '<option value="within_last"' in html and '<option value="contains"' not in html
-    assert 'type="date"' in html
+    markup = html(marketer_client.post("/contacts/segments/new/", form, **HX))
+    assert '<option value="within_last"' in markup and '<option value="contains"' not in markup
+    assert 'type="date"' in markup
     form.update({"r1-field": "tags", "r1-comparison": "within_last"})  # no longer applies: falls back
-    html = marketer_client.post("/contacts/segments/new/", form, **HX).content.decode()
-    assert '<option value="equals" selected>' in html
+    markup = html(marketer_client.post("/contacts/segments/new/", form, **HX))
+    assert '<option value="equals" selected>' in markup
 
 
 def test_builder_actions_work_without_javascript(marketer_client, crowd):
     page = marketer_client.post("/contacts/segments/new/", rule_form(_action="add"))
     assert page.status_code == 200
-    html = page.content.decode()
-    assert "<html" in html and 'name="r2-field"' in html
+    markup = html(page)
+    assert "<html" in markup and 'name="r2-field"' in markup
     assert not Segment.objects.exists()
 
 
@@ -221,20 +216,20 @@ def test_save_creates_the_segment_from_the_rows(marketer_client, company, crowd)
         ],
     }
     # The edit page shows the same rows back.
-    html = marketer_client.get(f"/contacts/segments/{segment.pk}/").content.decode()
-    assert 'value="vip, gold"' in html and 'name="r4-name" value="order_placed"' in html
-    assert '<strong id="segment-count">1</strong>' in html
+    markup = html(marketer_client.get(f"/contacts/segments/{segment.pk}/"))
+    assert 'value="vip, gold"' in markup and 'name="r4-name" value="order_placed"' in markup
+    assert '<strong id="segment-count">1</strong>' in markup
 
 
 def test_save_with_a_bad_rule_or_a_taken_name_shows_why(marketer_client, company, crowd):
     segment_create(company=company, name="Subscribers", definition={"operator": "and", "rules": []})
     bad = marketer_client.post("/contacts/segments/new/", rule_form(**{"r1-field": "fields.Nope", "name": "New"}))
     assert bad.status_code == 400
-    assert "Field of rule 1" in bad.content.decode()
+    assert "Field of rule 1" in html(bad)
 
     taken = marketer_client.post("/contacts/segments/new/", rule_form())
     assert taken.status_code == 400
-    assert "A segment named &#x27;Subscribers&#x27; already exists." in taken.content.decode()
+    assert "A segment named &#x27;Subscribers&#x27; already exists." in html(taken)
     assert Segment.objects.for_company(company).count() == 1
 
 
@@ -260,14 +255,14 @@ def test_another_companys_segment_is_a_404(marketer_client, other_company):
     ):
         assert getattr(marketer_client, method)(path).status_code == 404, path
     assert Segment.objects.filter(pk=theirs.pk).exists()
-    assert "Theirs" not in marketer_client.get("/contacts/segments/").content.decode()
+    assert "Theirs" not in html(marketer_client.get("/contacts/segments/"))
 
 
 def test_a_viewer_sees_and_counts_but_cannot_change(client, company, crowd):
     client.force_login(MembershipFactory(company=company, role=Role.VIEWER).user)
     segment = segment_create(company=company, name="Seen", definition={"operator": "and", "rules": []})
-    html = client.get(f"/contacts/segments/{segment.pk}/").content.decode()
-    assert "Save segment" not in html and "Add rule" not in html and "Delete" not in html
+    markup = html(client.get(f"/contacts/segments/{segment.pk}/"))
+    assert "Save segment" not in markup and "Add rule" not in markup and "Delete" not in markup
     assert client.post("/contacts/segments/live/", rule_form(), **HX).status_code == 200
     assert client.post(f"/contacts/segments/{segment.pk}/", rule_form(name="Changed")).status_code == 403
     assert client.post(f"/contacts/segments/{segment.pk}/delete/").status_code == 403

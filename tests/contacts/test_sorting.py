@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from contacts.models import Contact
+from tests.conftest import html
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def shown_emails(response) -> list[str]:
     """The contacts' emails in table order."""
-    return re.findall(r'<tr id="contact-\d+">.*?<a href="/contacts/\d+/">([^<]+)</a>', response.content.decode(), re.S)
+    return re.findall(r'<tr id="contact-\d+">.*?<a href="/contacts/\d+/">([^<]+)</a>', html(response), re.S)
 
 
 def test_sort_by_email_ascending_and_descending(marketer_client, company):
@@ -90,7 +91,7 @@ def test_sort_keeps_the_filters_and_the_links_keep_both(marketer_client, company
     ContactFactory(company=company, email="c-other@example.com")
 
     response = marketer_client.get("/contacts/", {"tag": "vip", "sort": "email"}, HTTP_HX_REQUEST="true")
-    page = response.content.decode()
+    page = html(response)
 
     assert shown_emails(response) == ["a-vip@example.com", "b-vip@example.com"]
     assert "<html" not in page  # the partial
@@ -104,6 +105,6 @@ def test_pagination_links_keep_the_sort(marketer_client, company):
     for n in range(30):
         ContactFactory(company=company, email=f"p{n:02}@example.com")
 
-    page = marketer_client.get("/contacts/", {"sort": "email"}).content.decode()
+    page = html(marketer_client.get("/contacts/", {"sort": "email"}))
 
     assert 'href="?sort=email&amp;page=2"' in page

@@ -5,8 +5,6 @@ gateway's per-address limit and login throttling take the last X-Forwarded-For e
 proxy appended. Without the proxy the header is the client's own word and changes nothing.
 """
 
-import re
-
 import pytest
 from django.test import Client, RequestFactory
 
@@ -14,6 +12,7 @@ from contacts import consent, services
 from contacts.models import ConsentAction, ConsentRecord, ListMembership
 from salloq.core.client_ip import client_ip
 from salloq.core.models import Role
+from tests.conftest import csrf_token
 from tests.factories import ContactFactory, ContactListFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,10 +33,6 @@ def behind_proxy(settings):
 
 def through_proxy(**extra) -> Client:
     return Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=FORGED_THEN_REAL, **extra)
-
-
-def csrf_token(page) -> str:
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
 
 
 def pending_confirmation_path(company) -> tuple[ListMembership, str]:
