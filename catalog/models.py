@@ -13,7 +13,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from salloq.core.models import CompanyScopedModel
+from salloq.core.models import Company, CompanyScopedModel
 
 # SALESmanago API v3 prices: up to 19 digits before the decimal point and 2 after.
 MONEY = {"max_digits": 21, "decimal_places": 2}
@@ -62,7 +62,11 @@ class Product(CompanyScopedModel):
     """A product of a catalog, keyed by the shop's own id (SALESmanago productId, the Salloq Ecommerce
     product id, Splio's extid)."""
 
-    catalog = models.ForeignKey(ProductCatalog, on_delete=models.CASCADE, related_name="products")
+    # No index of their own: (company, ...) and the unique (catalog, product_id) lead with them. A
+    # second index leading with the catalog also let the planner answer a batch's lookup of its
+    # product ids with a scan of the whole catalog (catalog.services.products, SELECT_PRODUCTS).
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    catalog = models.ForeignKey(ProductCatalog, on_delete=models.CASCADE, related_name="products", db_index=False)
     product_id = models.CharField(max_length=255, help_text="The shop's product id, SKU or EAN")
     name = models.CharField(max_length=255)
     main_category = models.CharField(max_length=255, blank=True, default="")
@@ -100,7 +104,8 @@ class Product(CompanyScopedModel):
             models.UniqueConstraint(fields=["catalog", "product_id"], name="product_unique_id_per_catalog"),
         ]
         indexes = [
-            models.Index(fields=["catalog", "main_category"], name="product_catalog_category"),
+            # The dashboard's category filter and suggestions (always within the company).
+            models.Index(fields=["company", "main_category"], name="product_company_category"),
             # Order lines and collections name products by the shop's id, whatever the catalog.
             models.Index(fields=["company", "product_id"], name="product_company_product_id"),
         ]

@@ -11,9 +11,12 @@ clears an optional field.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -39,17 +42,19 @@ ARRAY_TYPES = {
     "IntegerField": "int4[]",
     "PositiveSmallIntegerField": "int2[]",
     "SmallIntegerField": "int2[]",
-    "DecimalField": "numeric[]",
+    # Sent as the Decimal's text, cast to numeric per row: psycopg dumps a Decimal to binary numeric
+    # in Python, about five times the cost of dumping its text (300 prices a batch).
+    "DecimalField": "text[]",
 }
+# What each element of a text array is cast to, per field type.
+ELEMENT_CASTS = {"JSONField": "::jsonb", "DecimalField": "::numeric"}
 
 
 def _upsert_statement() -> str:
     fields = [Product._meta.get_field(name) for name in DATA_FIELDS]
     columns = [f.column for f in fields]
     arrays = ", ".join(f"%b::{ARRAY_TYPES[f.get_internal_type()]}" for f in fields)
-    values = ", ".join(
-        f"v.{f.column}::jsonb" if f.get_internal_type() == "JSONField" else f"v.{f.column}" for f in fields
-    )
+    values = ", ".join(f"v.{f.column}{ELEMENT_CASTS.get(f.get_internal_type(), '')}" for f in fields)
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in [*columns[1:], "updated_at"])
     # Names from the model's metadata only; every value is a parameter.
     table, names = Product._meta.db_table, ", ".join(columns)
@@ -60,12 +65,19 @@ def _upsert_statement() -> str:
 
 UPSERT_PRODUCTS = _upsert_statement()
 # The stored products a batch names, locked, values as the ORM reads them (jsonb decoded, numeric as
-# Decimal). Their columns in DATA_FIELDS order.
+# Decimal). Their columns in DATA_FIELDS order. Each id probes the unique (catalog, product_id) index
+# once, in a LATERAL subquery, and the ids come sorted, so rows are locked in one order whatever the
+# batch (two batches naming the same products cannot deadlock). The plainer
+# `catalog_id = %b AND product_id = ANY(%b)` is planned, whenever the table has grown since it was
+# last analyzed (a catalog's first import, every pass of bench/product_upsert.py), as a scan of all
+# the catalog's rows filtered by the list: each batch then read every product stored before it.
 SELECT_PRODUCTS = (
-    f"SELECT {', '.join(Product._meta.get_field(name).column for name in DATA_FIELDS)} "  # noqa: S608 - model names
-    f"FROM {Product._meta.db_table} WHERE catalog_id = %b AND product_id = ANY(%b::varchar[]) ORDER BY id FOR UPDATE"
+    f"SELECT stored.* FROM UNNEST(%b::varchar[]) AS wanted(product_id) CROSS JOIN LATERAL ("  # noqa: S608 - model names
+    f"SELECT {', '.join(Product._meta.get_field(name).column for name in DATA_FIELDS)} "
+    f"FROM {Product._meta.db_table} WHERE catalog_id = %b AND product_id = wanted.product_id FOR UPDATE) AS stored"
 )
 JSON_FIELDS = {name for name in DATA_FIELDS if Product._meta.get_field(name).get_internal_type() == "JSONField"}
+MONEY_FIELDS = {name for name in DATA_FIELDS if Product._meta.get_field(name).get_internal_type() == "DecimalField"}
 JSON_POSITIONS = {position for position, name in enumerate(DATA_FIELDS) if name in JSON_FIELDS}
 
 
@@ -81,6 +93,36 @@ def _json_text(value) -> str:
     if kind is dict and all(key.__class__ is str and item.__class__ is str for key, item in value.items()):
         return "{" + ", ".join(f"{_quoted(key)}: {_quoted(item)}" for key, item in value.items()) + "}"
     return json.dumps(value)
+
+
+def _column(name: str, rows: list[dict]) -> list:
+    """One field's values of every row, as its UPSERT_PRODUCTS array takes them."""
+    if name in JSON_FIELDS:
+        return [_json_text(row[name]) for row in rows]
+    if name in MONEY_FIELDS:
+        # A price is a Decimal of two places (product_input.money, or the stored numeric(21, 2)):
+        # its str() is plain digits, the same number.
+        return [None if row[name] is None else str(row[name]) for row in rows]
+    return [row[name] for row in rows]
+
+
+@contextmanager
+def _prepared_binary_cursor() -> Iterator:
+    """binary_cursor(), whose statements the connection prepares: PostgreSQL plans the lookup and
+    the upsert (27 arrays) once per connection instead of once per batch (about a tenth of the
+    backend's CPU for a batch, bench/README.md). Their text never changes and every value is a
+    parameter. The threshold goes back at once, so no other statement of the connection is prepared
+    (Django's default); DB_PREPARED_STATEMENTS=0 (PgBouncer in transaction mode before 1.21) turns
+    it off."""
+    with binary_cursor() as cursor:
+        raw_connection = connection.connection
+        previous = raw_connection.prepare_threshold
+        if settings.DB_PREPARED_STATEMENTS:
+            raw_connection.prepare_threshold = 0
+        try:
+            yield cursor
+        finally:
+            raw_connection.prepare_threshold = previous
 
 
 @dataclass
@@ -148,8 +190,8 @@ def product_upsert_batch(*, catalog: ProductCatalog, items: list[dict]) -> list[
 
 def _write(catalog: ProductCatalog, valid: dict[str, ProductInput], results: list) -> None:
     if connection.vendor == "postgresql":
-        with binary_cursor() as cursor:
-            stored_rows = cursor.execute(SELECT_PRODUCTS, [catalog.pk, list(valid)]).fetchall()
+        with _prepared_binary_cursor() as cursor:
+            stored_rows = cursor.execute(SELECT_PRODUCTS, [sorted(valid), catalog.pk]).fetchall()
         # Django's connection loads jsonb as text (JSONField decodes it): decoded here the same way.
         stored_rows = [
             [json.loads(value) if position in JSON_POSITIONS else value for position, value in enumerate(row)]
@@ -165,7 +207,10 @@ def _write(catalog: ProductCatalog, valid: dict[str, ProductInput], results: lis
     existing = {row[0]: dict(zip(DATA_FIELDS, row, strict=True)) for row in stored_rows}
     defaults = product_defaults()
     rows: list[dict] = []
-    for product_id, parsed in valid.items():
+    # In product id order, as the lookup locked them: new rows are inserted (and their unique index
+    # entries taken) in one order whatever the batch too.
+    for product_id in sorted(valid):
+        parsed = valid[product_id]
         current = existing.get(product_id)
         if current is None:
             status = CREATED
@@ -180,11 +225,8 @@ def _write(catalog: ProductCatalog, valid: dict[str, ProductInput], results: lis
         return
     if connection.vendor == "postgresql":
         now = timezone.now()
-        arrays = [
-            [_json_text(row[name]) for row in rows] if name in JSON_FIELDS else [row[name] for row in rows]
-            for name in DATA_FIELDS
-        ]
-        with binary_cursor() as cursor:
+        arrays = [_column(name, rows) for name in DATA_FIELDS]
+        with _prepared_binary_cursor() as cursor:
             cursor.execute(UPSERT_PRODUCTS, [catalog.company_id, catalog.pk, now, now, *arrays])
     else:
         Product.objects.bulk_create(
