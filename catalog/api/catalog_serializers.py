@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from salloq.core.api.fields import NOT_BLANK
+from salloq.core.uuids import UUID_SCHEMA
 
 from ..models import MONEY, Product, ProductCatalog, ProductCollection
 from ..product_input import FIELDS, MAX_BATCH, REQUIRED, field_schema
@@ -14,7 +15,6 @@ from ..services.collections import MAX_ENTRIES, MAX_PRODUCTS_PER_ENTRY, PRODUCT_
 from ..services.collections import NAME_MAX_LENGTH as COLLECTION_NAME_MAX_LENGTH
 from ..services.products import STATUSES
 
-UUID_SCHEMA = {"type": "string", "format": "uuid"}
 CURRENCIES = sorted(currency.alpha_3 for currency in pycountry.currencies if currency.alpha_3 not in NOT_CURRENCIES)
 
 CATALOG_UPSERT_SCHEMA = {

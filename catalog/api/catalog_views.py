@@ -25,6 +25,7 @@ from salloq.core.errors import ApiError
 from salloq.core.models import Company, Scope
 from salloq.core.pagination import PagePagination
 from salloq.core.schema import ErrorSerializer, SalloqAutoSchema
+from salloq.core.uuids import parse_uuid
 
 from ..models import Product, ProductCatalog, ProductCollection
 from ..product_input import REASON_BY_CODE, Reason
@@ -114,7 +115,7 @@ CONFLICT = OpenApiResponse(ErrorSerializer, description="Another catalog or coll
 
 def _uuid(raw: str) -> uuid.UUID:
     try:
-        return uuid.UUID(raw)
+        return parse_uuid(raw)
     except ValueError:
         raise Http404 from None
 
@@ -204,11 +205,21 @@ class CatalogDetailView(CatalogAPIView):
 # --- Products --------------------------------------------------------------------------------------
 
 
+class QueryBooleanField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=["true", "false"], **kwargs)
+
+    def to_internal_value(self, data) -> bool:
+        return super().to_internal_value(data) == "true"
+
+
 class ProductListQuery(serializers.Serializer):
     category = serializers.CharField(required=False, max_length=MAX_CATEGORY_LENGTH, allow_blank=True)
     search = serializers.CharField(required=False, max_length=MAX_SEARCH_LENGTH, allow_blank=True)
-    available = serializers.BooleanField(required=False, allow_null=True, default=None)
-    active = serializers.BooleanField(required=False, allow_null=True, default=None)
+    # "true" or "false", as the schema's boolean is written in a query: DRF's BooleanField would also
+    # take "null", "1", "yes" and "on", which the schema refuses.
+    available = QueryBooleanField(required=False)
+    active = QueryBooleanField(required=False)
 
 
 PRODUCT_FILTERS = [
@@ -276,9 +287,16 @@ class ProductBatchView(CatalogAPIView):
     # The parser reports problems inside an item per item (salloq.core.api.parsers).
     item_list_field = "products"
 
-    @extend_schema(exclude=True)
+    @extend_schema(
+        tags=["catalog"],
+        operation_id="catalogs_products_batch_retrieve",
+        parameters=[CATALOG_ID],
+        responses={200: s.ProductSerializer, 404: NOT_FOUND},
+        description='The product whose product_id is "batch" (this path is also the batch upsert\'s).',
+    )
     def get(self, request, catalog_id: str):
-        # GET .../products/batch is the product whose id is "batch" (this route comes first).
+        # GET .../products/batch is the product whose id is "batch" (this route comes first), so the schema
+        # lists it here: an OPTIONS answer's Allow header names GET, and must match the schema.
         return _product_answer(self, catalog_id, "batch/" if request.path.endswith("/") else "batch")
 
     @extend_schema(
@@ -349,9 +367,9 @@ class CollectionListView(CatalogAPIView):
     def get(self, request):
         collections = collections_with_catalog(self.get_queryset())
         raw = request.query_params.get("catalog_id")
-        if raw:
+        if raw is not None:  # "" names no catalog: a 400 like any other non-UUID
             try:
-                collections = collections.filter(catalog__public_id=uuid.UUID(raw))
+                collections = collections.filter(catalog__public_id=parse_uuid(raw))
             except ValueError:
                 raise serializers.ValidationError({"catalog_id": ["Must be a catalog's UUID."]}) from None
         page = self.paginate_queryset(collections)

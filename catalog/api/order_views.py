@@ -61,7 +61,8 @@ class BodySchemaAutoSchema(SalloqAutoSchema):
     def _get_request_for_media_type(self, serializer, direction="request"):
         body = getattr(self.view, "request_schemas", {}).get(self.method)
         if body is not None:
-            return body, True
+            # PUT and PATCH change the fields given: no body at all changes nothing, and is a 200.
+            return body, self.method == "POST"
         return super()._get_request_for_media_type(serializer, direction)
 
 
@@ -207,7 +208,7 @@ ORDER_FILTERS = [
     ),
     OpenApiParameter(
         "store_id",
-        {"type": "string", "pattern": NO_NUL, "maxLength": IDENTIFIER_LENGTH},
+        {"type": "string", "pattern": NO_NUL, "minLength": 1, "maxLength": IDENTIFIER_LENGTH},
         description="The store's external id",
     ),
     OpenApiParameter(
@@ -343,19 +344,38 @@ class OrderDetailView(OrderAPIView):
 class OrderBatchView(OrderDetailView):
     """POST /api/orders/batch; an order whose external id is "batch" is read and changed here too."""
 
-    request_schemas = {"POST": s.ORDER_BATCH_SCHEMA}
+    request_schemas = {"POST": s.ORDER_BATCH_SCHEMA, "PUT": s.ORDER_UPDATE_SCHEMA, "PATCH": s.ORDER_UPDATE_SCHEMA}
     # The parser reports problems inside an item per item (salloq.core.api.parsers).
     item_list_field = "orders"
 
-    @extend_schema(exclude=True)
+    # The schema lists what this path does for the order "batch" too: OPTIONS answers name GET, PUT and
+    # PATCH in Allow, and a client reading the schema must find them.
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_batch_retrieve",
+        responses={200: s.OrderSerializer},
+        description='The order whose external id is "batch" (GET /api/orders/{external_id} for that id).',
+    )
     def get(self, request, external_id: str = "batch"):
         return super().get(request, external_id)
 
-    @extend_schema(exclude=True)
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_batch_update",
+        request=None,
+        responses={200: s.OrderSerializer},
+        description='Update the order whose external id is "batch", as PUT /api/orders/{external_id}.',
+    )
     def put(self, request, external_id: str = "batch"):
         return super().put(request, external_id)
 
-    @extend_schema(exclude=True)
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_batch_partial_update",
+        request=None,
+        responses={200: s.OrderSerializer},
+        description="Same as PUT /api/orders/batch.",
+    )
     def patch(self, request, external_id: str = "batch"):
         return super().patch(request, external_id)
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from salloq.core.models import Company
+from salloq.core.uuids import parse_uuid
 
 from ..models import ProductCatalog
 
@@ -97,7 +98,7 @@ def _clean(data: dict, *, creating: bool) -> dict[str, Any]:
 
 def _catalog_by_public_id(company: Company, raw: Any) -> ProductCatalog:
     try:
-        public_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(raw) if isinstance(raw, str) else None
+        public_id = raw if isinstance(raw, uuid.UUID) else parse_uuid(raw) if isinstance(raw, str) else None
     except ValueError:
         public_id = None
     if public_id is None:

@@ -22,6 +22,7 @@ from django.db.models import Q
 from contacts.models import Contact
 from salloq.core.api.fields import MAX_ID
 from salloq.core.models import Company
+from salloq.core.uuids import parse_uuid
 
 from ..models import CollectionItem, Product, ProductCatalog, ProductCollection
 from ..product_input import Reason
@@ -40,7 +41,7 @@ def _refuse(name: str, message: str, code: str) -> ValidationError:
 def catalog_for_reference(company: Company, raw: Any, *, name: str = "catalog_id") -> ProductCatalog:
     """The company's catalog a body names by its public UUID (another company's is unknown: reason 16)."""
     try:
-        public_id = uuid.UUID(raw) if isinstance(raw, str) else raw if isinstance(raw, uuid.UUID) else None
+        public_id = parse_uuid(raw) if isinstance(raw, str) else raw if isinstance(raw, uuid.UUID) else None
     except ValueError:
         public_id = None
     if public_id is None:
