@@ -128,6 +128,22 @@ def test_product_upsert_bench_creates_and_updates_every_product(tmp_path):
     assert all(rate > 0 for rate in results["median_per_second"].values()), results
 
 
+@pytest.mark.redis
+def test_product_upsert_profile_measures_batches_that_update_every_product():
+    database = f"salloq_benchtest_{uuid.uuid4().hex[:10]}"
+    command = [sys.executable, str(ROOT / "bench" / "product_upsert_profile.py"), "--requests", "3", "--mode", "update"]
+    command += ["--pg-url", _pg_url(), "--db-name", database]
+    command += ["--redis-url", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    # The script fails when an answer is not 200 or not every product of a request was updated.
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert "3 POST" in finished.stdout and "PostgreSQL backend" in finished.stdout, finished.stdout
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [database])
+        assert cursor.fetchone()[0] == 0
+
+
 def test_shop_sync_bench_makes_the_fewest_requests_and_a_second_run_changes_nothing(tmp_path):
     results = _run(
         "shop_sync",
