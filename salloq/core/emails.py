@@ -1,7 +1,7 @@
 """The one definition of an email address Salloq accepts, for every entry point and the API schema.
 
 An address is an ASCII dot-atom local part, "@", and a host name of letter-digit-hyphen labels with a
-letters-only top-level label, at most 254 characters as sent; surrounding spaces are allowed and
+letters-only top-level label (or an xn-- one), at most 254 characters as sent; surrounding spaces are allowed and
 trimmed, and the address is stored in lower case. `EMAIL_PATTERN` is that definition as a regular
 expression that means the same in Python and in JSON Schema (ECMA-262), so the API's schema states
 exactly what the server accepts: case-sensitive ASCII classes (no IGNORECASE, under which Python
@@ -22,7 +22,9 @@ MAX_LENGTH = 254  # RFC 5321's limit on a path, and the columns' size
 SPACE = "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 _ATOM = "[-!#$%&'*+/=?^_`{|}~0-9A-Za-z]+"
 _LABEL = "[0-9A-Za-z]([-0-9A-Za-z]{0,61}[0-9A-Za-z])?"
-ADDRESS = f"{_ATOM}(\\.{_ATOM})*@({_LABEL}\\.)+[A-Za-z]{{2,63}}"
+# A top-level label is letters, or an internationalized one in its ASCII form (xn--p1ai for .рф).
+_TOP_LABEL = "([A-Za-z]{2,63}|[Xx][Nn]--[0-9A-Za-z]([-0-9A-Za-z]{0,57}[0-9A-Za-z])?)"
+ADDRESS = f"{_ATOM}(\\.{_ATOM})*@({_LABEL}\\.)+{_TOP_LABEL}"
 EMAIL_PATTERN = f"^[{SPACE}]*{ADDRESS}[{SPACE}]*$"
 # "No address" where one may be left out: empty, or nothing but spaces.
 BLANK_PATTERN = f"^[{SPACE}]*$"

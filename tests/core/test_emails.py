@@ -43,6 +43,7 @@ ACCEPTED = {
     "jane@example.com\n": "jane@example.com",
     "\u00a0jane@example.com\u3000": "jane@example.com",
     "o'brien/x{y}|z@example.co.uk": "o'brien/x{y}|z@example.co.uk",
+    "ivan@xn--80akhbyknj4f.XN--P1AI": "ivan@xn--80akhbyknj4f.xn--p1ai",  # испытание.рф in ASCII
     f"{'a' * 242}@example.com": f"{'a' * 242}@example.com",  # 254 characters
 }
 
