@@ -472,8 +472,11 @@ def _lines(errors: dict, raw) -> list[dict] | None:
             and isinstance(line["quantity"], Decimal)
             and isinstance(line["unit_price"], Decimal)
         ):
-            total = (line["quantity"] * line["unit_price"] - (line["discount"] or 0)).quantize(CENT)
-            if total < 0 or money_problem(total):
+            try:
+                total = (line["quantity"] * line["unit_price"] - (line["discount"] or 0)).quantize(CENT)
+            except InvalidOperation:  # a product past the decimal context's 28 digits
+                total = None
+            if total is None or total < 0 or money_problem(total):
                 _add(errors, f"{path}.line_total", "quantity x unit_price - discount is out of range: send line_total.")
             line["line_total"] = total
         lines.append(line)
