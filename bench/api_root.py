@@ -231,6 +231,32 @@ def create_api_key(env: dict[str, str]) -> tuple[int, str]:
 # --- gunicorn ---------------------------------------------------------------------------------
 
 
+def profile_in_process(args: argparse.Namespace, name: str, profile, *, migrate_timeout: float) -> int:
+    """The profile scripts' harness: a migrated scratch database and an API key, then this process
+    becomes the server (the environment gunicorn gets) and runs profile(args, headers) in-process;
+    everything is dropped after. Returns the exit status."""
+    cache_prefix = f"salloq-bench-{name}-{os.getpid()}"
+    scratch = Path(tempfile.mkdtemp(prefix=f"salloq-bench-{name}-"))
+    env = server_env(args, scratch, cache_prefix)
+    try:
+        recreate_database(args.pg_url, args.db_name)
+        manage(env, "migrate", "--noinput", "-v0", timeout=migrate_timeout)
+        company_id, api_key = create_api_key(env)
+        os.environ.update(env)
+        profile(args, {"Authorization": f"Bearer {api_key}", "X-Company-ID": str(company_id)})
+    except BenchError as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        from django.db import connections
+
+        connections.close_all()  # else DROP DATABASE has to force our own connection out
+        drop_database(args.pg_url, args.db_name)
+        delete_cache_keys(args.redis_url, cache_prefix)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
 @contextlib.contextmanager
 def gunicorn(
     env: dict[str, str], port: int, workers: int, threads: int, log_file: Path

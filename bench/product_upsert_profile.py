@@ -26,10 +26,8 @@ import io
 import json
 import os
 import pstats
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -141,28 +139,7 @@ def profile(args: argparse.Namespace, headers: dict[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    cache_prefix = f"salloq-bench-product-profile-{os.getpid()}"
-    scratch = Path(tempfile.mkdtemp(prefix="salloq-bench-product-profile-"))
-    env = api_root.server_env(args, scratch, cache_prefix)
-    try:
-        api_root.recreate_database(args.pg_url, args.db_name)
-        api_root.manage(env, "migrate", "--noinput", "-v0", timeout=300)
-        company_id, api_key = api_root.create_api_key(env)
-        # This process becomes the server: same settings and environment as gunicorn gets.
-        os.environ.update(env)
-        profile(args, {"Authorization": f"Bearer {api_key}", "X-Company-ID": str(company_id)})
-    except api_root.BenchError as exc:
-        print(f"\nFAILED: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        from django.db import connections
-
-        connections.close_all()  # else DROP DATABASE has to force our own connection out
-        api_root.drop_database(args.pg_url, args.db_name)
-        api_root.delete_cache_keys(args.redis_url, cache_prefix)
-        shutil.rmtree(scratch, ignore_errors=True)
-    return 0
+    return api_root.profile_in_process(parse_args(argv), "product-profile", profile, migrate_timeout=300)
 
 
 if __name__ == "__main__":
