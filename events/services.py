@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from contacts.bulk import contacts_bulk_upsert
 from contacts.consent_policy import ConsentContext
 from contacts.models import Contact
+from salloq.core.db import check_health_locally, one_round_trip
 from salloq.core.models import Company
 
 from . import dispatch
@@ -359,8 +360,12 @@ def _known_contact_insert(
     )
     email = event.email or None
     params = [company.pk, email, company.pk, event.customer_id, *values, bool(event.first_name), bool(event.last_name)]
-    with _values_bound_apart() as cursor:
-        cursor.execute(_known_contact_sql(), params)
+    # The wrapper itself, not the `connection` proxy: each attribute read through the proxy looks
+    # the connection up again (a few microseconds, a dozen times here).
+    database = connections[DEFAULT_DB_ALIAS]
+    with _values_bound_apart(database) as cursor:
+        with one_round_trip(database):
+            cursor.execute(_known_contact_sql(), params)
         stored = cursor.fetchone()
     return (stored[0], stored[1]) if stored else None
 
@@ -405,15 +410,15 @@ def _known_contact_sql() -> str:
 
 
 @contextmanager
-def _values_bound_apart() -> Iterator:
+def _values_bound_apart(connection) -> Iterator:
     """A cursor of the request's connection that sends values apart from the statement
     (server-side binding: psycopg can then prepare the statement), where Django's cursors put them
-    into the statement's text. It is made as Django makes its own (health check, connection,
-    query log), and its statements pass through the same execute wrappers (the web request's
-    statement time limit) and error translation."""
+    into the statement's text. It is made as Django makes its own (health check, made locally:
+    salloq.core.db.check_health_locally; connection; query log), and its statements pass through
+    the same execute wrappers (the web request's statement time limit) and error translation."""
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
+    check_health_locally(connection)
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw_connection = connection.connection

@@ -7,6 +7,7 @@ GET /api/contacts/{id}/events (events:read). Writes go through events.services.r
 
 import io
 import json
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -69,6 +70,14 @@ class EventsAutoSchema(SalloqAutoSchema):
         return super()._get_request_for_media_type(serializer, direction)
 
 
+@lru_cache(maxsize=1024)
+def key_company(company_id: int, name: str) -> Company:
+    """The key's company as authentication found it, without a query: record_events reads only its
+    pk, and never saves it. Kept per process (building a model instance was about 4% of
+    POST /api/events' CPU); a renamed company is another entry."""
+    return Company(pk=company_id, name=name)
+
+
 class EventsAPIView(CompanyScopedAPIView):
     schema = EventsAutoSchema()
     queryset = Event.objects.all()
@@ -76,9 +85,7 @@ class EventsAPIView(CompanyScopedAPIView):
     write_scope = Scope.EVENTS_WRITE
 
     def get_company(self) -> Company:
-        # The key's company as authentication found it, without a query per event: record_events
-        # reads only its pk.
-        return Company(pk=self.request.auth.company_id, name=self.request.auth.company_name)
+        return key_company(self.request.auth.company_id, self.request.auth.company_name)
 
     def idempotency_key(self) -> str | None:
         key = self.request.headers.get("Idempotency-Key")
@@ -148,6 +155,7 @@ class EventListMixin:
         return self.get_paginated_response(s.EventSerializer(page, many=True).data)
 
 
+_ALLOW_HEADERS: dict[type, str] = {}
 # What DRF's JSONRenderer writes (COMPACT_JSON, UNICODE_JSON, STRICT_JSON at their defaults).
 _SEPARATORS = (",", ":")
 
@@ -198,7 +206,7 @@ class EventsView(EventListMixin, EventsAPIView):
         except Exception:  # noqa: BLE001 - DRF's path reads the body again and answers the problem
             return None
         try:
-            company = Company(pk=principal.company_id, name=principal.company_name)
+            company = key_company(principal.company_id, principal.company_name)
             [result] = record_events(company=company, items=[data], idempotency_key=key)
             if result.status != CREATED:
                 raise _refused(result.errors)
@@ -208,8 +216,16 @@ class EventsView(EventListMixin, EventsAPIView):
 
     def _lean_answer(self, body: dict, status_code: int) -> HttpResponse:
         response = HttpResponse(_json_bytes(body), status=status_code, content_type="application/json")
-        response["Allow"] = ", ".join(self.allowed_methods)
+        response["Allow"] = self._allow_header()
         return response
+
+    def _allow_header(self) -> str:
+        # What DRF's Allow header says, read once per view class (allowed_methods builds its list
+        # anew on every read; HEAD is among them once as_view has set the view up).
+        text = _ALLOW_HEADERS.get(type(self))
+        if text is None:
+            text = _ALLOW_HEADERS[type(self)] = ", ".join(self.allowed_methods)
+        return text
 
     def _lean_error(self, request, exc: Exception) -> HttpResponse:
         context = {"view": self, "args": (), "kwargs": {}, "request": request}

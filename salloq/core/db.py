@@ -19,6 +19,7 @@ there run as long as they need. A cancelled statement raises django.db.Operation
 from __future__ import annotations
 
 import logging
+import select
 import time
 from contextlib import ExitStack, contextmanager
 
@@ -107,6 +108,17 @@ class _StatementLimit:
             # Inside a failed transaction (only tests keep one open across a request) the RESET is
             # refused, and the rollback that must follow undoes the SET anyway.
 
+    def queue_release(self, connection) -> None:
+        """In one_round_trip's pipeline: the reset goes in the same message, and a statement run
+        after it sets the limit again. Should a statement before it have failed, its error is
+        raised here (the implicit transaction, the limit with it, is rolled back)."""
+        raw = connection.connection
+        if raw is None or raw is not self.limited:
+            return
+        self.limited = None
+        with raw.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+
     # SQLite
 
     def _limit_sqlite(self, connection) -> None:
@@ -144,6 +156,63 @@ def statement_timeout(milliseconds: int):
             stack.enter_context(connection.execute_wrapper(limit))
             stack.callback(limit.release, connection)
         yield
+
+
+def _socket_idle(raw) -> bool:
+    """Nothing waits on the connection's socket. Between statements PostgreSQL sends nothing, so a
+    readable socket means the server closed the session (restart, terminated backend, idle
+    timeout) or said something out of turn: either way the connection is not to be trusted."""
+    if raw.closed or raw.broken:
+        return False
+    try:
+        socket = raw.pgconn.socket
+    except Exception:  # noqa: BLE001 - psycopg knows the connection is lost
+        return False
+    readable, _, broken = select.select([socket], [], [socket], 0)
+    return not readable and not broken
+
+
+def check_health_locally(connection) -> None:
+    """Django's health check of a kept connection (CONN_HEALTH_CHECKS: a SELECT 1 before a request's
+    first statement) without its round trip: a connection whose socket has something to read is
+    closed, to be opened afresh, as a failed SELECT 1 would have it. For the hot paths that count
+    round trips (one_round_trip); a server that vanished without closing the socket is found by
+    the next statement, as it would be by the SELECT 1 (both wait on TCP)."""
+    if connection.connection is None or not connection.health_check_enabled or connection.health_check_done:
+        return
+    if connection.vendor == "postgresql" and not _socket_idle(connection.connection):
+        connection.close()
+    elif connection.vendor != "postgresql":
+        connection.close_if_health_check_failed()
+        return
+    connection.health_check_done = True
+
+
+@contextmanager
+def one_round_trip(connection):
+    """A web request's statements on PostgreSQL in one round trip: those executed on `connection`
+    inside the block travel in one message with the request's statement limit before them and its
+    reset after them (psycopg's pipeline mode), as one implicit transaction, and their results come
+    back when the block ends: fetch after it.
+
+    Each round trip costs the web process and the database a wake-up each, the larger part of a
+    short request's database time (bench/README.md, events_ingest.py): the limit, the statement
+    and the reset took three. A statement that fails aborts the rest, and the limit it set is
+    rolled back with it; the error is raised as Django raises database errors. Elsewhere (SQLite,
+    a pooled connection, a libpq without pipelines) the statements run as usual."""
+    import psycopg
+
+    if connection.vendor != "postgresql" or connection.pool or not psycopg.Pipeline.is_supported():
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
+        # In the same message: the limit the first statement set goes back at once, not after the
+        # response (StatementTimeoutMiddleware's reset then finds nothing to do).
+        for wrapper in connection.execute_wrappers:
+            if isinstance(wrapper, _StatementLimit):
+                wrapper.queue_release(connection)
 
 
 def _streamed(content, milliseconds: int):

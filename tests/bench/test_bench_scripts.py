@@ -128,20 +128,34 @@ def test_product_upsert_bench_creates_and_updates_every_product(tmp_path):
     assert all(rate > 0 for rate in results["median_per_second"].values()), results
 
 
-@pytest.mark.redis
-def test_product_upsert_profile_measures_batches_that_update_every_product():
+def _profile(script: str, *args: str) -> str:
+    """An in-process profile script's output; it drops its scratch database, whatever happens."""
     database = f"salloq_benchtest_{uuid.uuid4().hex[:10]}"
-    command = [sys.executable, str(ROOT / "bench" / "product_upsert_profile.py"), "--requests", "3", "--mode", "update"]
+    command = [sys.executable, str(ROOT / "bench" / f"{script}.py"), *args]
     command += ["--pg-url", _pg_url(), "--db-name", database]
     command += ["--redis-url", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    # The script fails when an answer is not 200 or not every product of a request was updated.
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert "3 POST" in finished.stdout and "PostgreSQL backend" in finished.stdout, finished.stdout
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [database])
         assert cursor.fetchone()[0] == 0
+    return finished.stdout
+
+
+@pytest.mark.redis
+def test_product_upsert_profile_measures_batches_that_update_every_product():
+    # The script fails when an answer is not 200 or not every product of a request was updated.
+    stdout = _profile("product_upsert_profile", "--requests", "3", "--mode", "update")
+    assert "3 POST" in stdout and "PostgreSQL backend" in stdout, stdout
+
+
+@pytest.mark.redis
+def test_events_profile_measures_the_api_beside_the_floor():
+    # The script fails when an answer is not 2xx or the database connection changed under it.
+    stdout = _profile("events_profile", "--requests", "5", "--rounds", "1", "--profile", "25")
+    assert "floor  web CPU" in stdout and "api    web CPU" in stdout, stdout
+    assert "_lean_post" in stdout, stdout  # the API's requests took the lean path
 
 
 def test_shop_sync_bench_makes_the_fewest_requests_and_a_second_run_changes_nothing(tmp_path):
