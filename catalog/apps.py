@@ -12,3 +12,10 @@ class CatalogConfig(AppConfig):
         from .event_handlers import commerce_from_events
 
         register_handler(commerce_from_events)
+
+        from contacts.signals import contact_erased
+
+        from .services.orders import forget_erased_contact
+
+        # An erased contact's orders keep their sums, not where the person lives (GDPR erase).
+        contact_erased.connect(forget_erased_contact, dispatch_uid="catalog.forget_erased_contact")

@@ -470,3 +470,47 @@ def _insert(
         # SQLite returns RETURNING rows in no promised order: keyless ids ascend with insertion.
         inserted[None].sort()
     return inserted
+
+
+# What an erased contact's events keep (contacts.services.contact_erase): the commerce facts that
+# segments, revenue and orders count, never who the person was. Everything else in event_data goes:
+# email, names, customer_id, and any field of a custom or external event (details, parameters...),
+# which may hold anything.
+ERASE_KEPT_FIELDS = frozenset(
+    ("order_id", "product_id", "subscription_id", "event_id", "product_name", "plan")
+    + ("total", "cart_total", "value", "currency", "items")
+)
+ERASE_KEPT_ITEM_FIELDS = frozenset(("product_id", "name", "price", "quantity", "sku"))
+ERASE_BATCH = 1000
+
+
+def _kept_after_erase(data: Any) -> dict:
+    if not isinstance(data, dict):
+        return {}
+    kept = {name: value for name, value in data.items() if name in ERASE_KEPT_FIELDS and name != "items"}
+    if isinstance(data.get("items"), list):
+        kept["items"] = [
+            {name: value for name, value in item.items() if name in ERASE_KEPT_ITEM_FIELDS}
+            for item in data["items"]
+            if isinstance(item, dict)
+        ]
+    return kept
+
+
+def forget_erased_contact(*, contact, **_signal) -> int:
+    """The contacts' erase (contacts.signals.contact_erased, inside its transaction): the contact's
+    events stay, linked and countable (type, time, value), but their data keeps only
+    ERASE_KEPT_FIELDS. The one change ever made to stored events. Returns how many changed."""
+    changed: list[Event] = []
+    count = 0
+    for event in Event.objects.filter(contact=contact).only("pk", "data").order_by("pk").iterator(ERASE_BATCH):
+        kept = _kept_after_erase(event.data)
+        if kept != event.data:
+            event.data = kept
+            changed.append(event)
+        if len(changed) == ERASE_BATCH:
+            count += Event.objects.bulk_update(changed, ["data"])
+            changed = []
+    if changed:
+        count += Event.objects.bulk_update(changed, ["data"])
+    return count

@@ -371,3 +371,20 @@ def _totals(order: Order, values: dict, lines: list[OrderLine] | None) -> dict[s
             return {"total": ["subtotal + tax + shipping - discount is out of range: send total."]}
         order.total = total
     return None
+
+
+def forget_erased_contact(*, contact, **_signal) -> int:
+    """The contacts' erase (contacts.signals.contact_erased, inside its transaction): the contact's
+    orders and carts stay, linked, with their amounts, lines and country (so sums and reports
+    still add up), without where the person lives, their parcel's tracking number or the shop's
+    custom fields, the orders' and their lines' (which may hold anything). Returns how many orders
+    changed."""
+    OrderLine.objects.filter(order__contact=contact).exclude(custom_fields={}).update(custom_fields={})
+    return Order.objects.filter(contact=contact).update(
+        shipping_address="",
+        shipping_city="",
+        shipping_state="",
+        shipping_zip="",
+        tracking_number="",
+        custom_fields={},
+    )
