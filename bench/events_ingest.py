@@ -31,6 +31,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,22 +91,28 @@ end
 """
 
 
+def customer_batches(contacts: int) -> Iterator[list[dict]]:
+    """customer_created events for the customers wrk's orders are about, as the Lua script names
+    them, 1000 a batch."""
+    for start in range(0, contacts, 1000):
+        yield [
+            {
+                "event_type": "customer_created",
+                "event_data": {
+                    "email": f"bench.customer{n}@example.com",
+                    "customer_id": f"CUST-{n}",
+                    "first_name": "Jane",
+                    "last_name": "Smith",
+                },
+            }
+            for n in range(start, min(start + 1000, contacts))
+        ]
+
+
 def create_customers(url: str, headers: dict[str, str], contacts: int) -> None:
-    """The customers wrk's orders are about, as the Lua script names them, through the batch API."""
+    """The customers wrk's orders are about, through the batch API."""
     with httpx.Client(headers=headers, timeout=120) as http:
-        for start in range(0, contacts, 1000):
-            events = [
-                {
-                    "event_type": "customer_created",
-                    "event_data": {
-                        "email": f"bench.customer{n}@example.com",
-                        "customer_id": f"CUST-{n}",
-                        "first_name": "Jane",
-                        "last_name": "Smith",
-                    },
-                }
-                for n in range(start, min(start + 1000, contacts))
-            ]
+        for events in customer_batches(contacts):
             response = http.post(url, json={"events": events})
             if response.status_code != 200 or response.json()["failed"]:
                 raise BenchError(f"creating the customers: {response.status_code} {response.text[:500]}")

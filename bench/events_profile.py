@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import api_root  # noqa: E402 - needs the repository root on sys.path first
-from bench.events_ingest import API_PATH, PLAIN_PATH, PLAIN_TABLE  # noqa: E402
+from bench.events_ingest import API_PATH, PLAIN_PATH, PLAIN_TABLE, customer_batches  # noqa: E402
 from bench.product_upsert_profile import backend_ticks, wsgi_environ  # noqa: E402
 
 CONTACTS = 1000
@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def order_body(n: int) -> bytes:
-    """bench/events_ingest.py's wrk body: a new order of one of CONTACTS known customers."""
+    """bench/events_ingest.py's wrk body (its Lua script's, in Python): a new order of one of
+    CONTACTS known customers."""
     customer = n % CONTACTS
     return json.dumps(
         {
@@ -91,19 +92,7 @@ def profile(args: argparse.Namespace, headers: dict[str, str]) -> None:
         cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (id bigserial PRIMARY KEY, body jsonb NOT NULL)")
     app = WSGIHandler()
     batch = poster(app, f"{API_PATH}/batch", headers)
-    for start in range(0, CONTACTS, 1000):
-        events = [
-            {
-                "event_type": "customer_created",
-                "event_data": {
-                    "email": f"bench.customer{n}@example.com",
-                    "customer_id": f"CUST-{n}",
-                    "first_name": "Jane",
-                    "last_name": "Smith",
-                },
-            }
-            for n in range(start, min(start + 1000, CONTACTS))
-        ]
+    for events in customer_batches(CONTACTS):
         batch(json.dumps({"events": events}).encode())
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE contacts_contact")  # as bench/events_ingest.py does, see analyze_contacts

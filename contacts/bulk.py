@@ -35,6 +35,7 @@ from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from salloq.core.db import binary_cursor
 from salloq.core.models import Company
 
 from . import bulk_sql, services
@@ -312,7 +313,7 @@ def _save_postgresql(company: Company, batch: _Batch, changed: list[_Row], now) 
     def tags(rows: list[_Row]) -> list[str]:
         return [json.dumps(row.tags) for row in rows]
 
-    with bulk_sql.binary_cursor() as cursor:
+    with binary_cursor() as cursor:
         if changed:
             cursor.execute(
                 bulk_sql.UPDATE_CONTACTS,
@@ -352,7 +353,7 @@ def _existing_rows(company: Company, emails: set[str], external_ids: set[str]) -
     if not emails and not external_ids:
         return []
     if connection.vendor == "postgresql":
-        with bulk_sql.binary_cursor() as cursor:
+        with binary_cursor() as cursor:
             cursor.execute(bulk_sql.LOOKUP_CONTACTS, [list(emails), company.pk, list(external_ids), company.pk])
             rows = cursor.fetchall()
         # Django's connection hands jsonb over as text, for JSONField to decode.
@@ -366,7 +367,7 @@ def _suppressed(company: Company, emails: set[str]) -> set[str]:
     if not emails:
         return set()
     if connection.vendor == "postgresql":
-        with bulk_sql.binary_cursor() as cursor:
+        with binary_cursor() as cursor:
             cursor.execute(bulk_sql.LOOKUP_SUPPRESSIONS, [company.pk, list(emails)])
             return {email for (email,) in cursor.fetchall()}
     suppressions = Suppression.objects.for_company(company).filter(email__in=emails).order_by()
@@ -460,7 +461,7 @@ def _insert_consent_records(
         return
     if connection.vendor == "postgresql":
         columns = list(zip(*records, strict=True))
-        with bulk_sql.binary_cursor() as cursor:
+        with binary_cursor() as cursor:
             cursor.execute(
                 bulk_sql.INSERT_CONSENT_RECORDS,
                 [
@@ -644,7 +645,7 @@ def _insert_memberships(contact_list: ContactList, contact_ids: list[int], statu
         return []
     subscribed_at = now if status == MembershipStatus.SUBSCRIBED else None
     if connection.vendor == "postgresql":
-        with bulk_sql.binary_cursor() as cursor:
+        with binary_cursor() as cursor:
             cursor.execute(bulk_sql.INSERT_MEMBERSHIPS, [contact_list.pk, status, now, subscribed_at, contact_ids])
             return [pk for (pk,) in cursor.fetchall()]
     memberships = ListMembership.objects.bulk_create(

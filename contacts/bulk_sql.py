@@ -5,11 +5,8 @@ must follow bulk.py's (UPDATED_COLUMNS, CONTACT_COLUMNS, FIELD_VALUE_COLUMNS):
 tests/contacts/test_structure_bulk_sql.py checks they do, and that every column exists on the model.
 """
 
-import psycopg
-from django.db import connection
-
 # The PostgreSQL statements send their parameters in binary, apart from the statement (%b;
-# binary_cursor).
+# salloq.core.db.binary_cursor).
 #
 # The lookups. The unique indexes on email and external_id are partial (WHERE email <> '', WHERE external_id IS
 # NOT NULL); a lookup must repeat their conditions, or the planner cannot use them. Each value
@@ -83,20 +80,3 @@ SELECT %b, v.contact_id, %b, %b, %b FROM UNNEST(%b::bigint[]) WITH ORDINALITY AS
 ORDER BY v.n
 RETURNING id
 """
-
-
-def binary_cursor():
-    """A cursor on Django's PostgreSQL connection (same transaction, same query logging) that sends
-    parameters apart from the statement and, where the statement says %b, in binary.
-
-    Django's own cursors bind on the client: every value of a 1000-row array is quoted into the
-    SQL text, element by element, through a regular expression. For a batch that quoting cost
-    more Python time than all the rest of the batch's writes (bench/README.md); binary arrays
-    cost a fraction of it and PostgreSQL does not have to parse them either.
-    """
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    # What Django does to each cursor it opens (BaseDatabaseWrapper.cursor), through the wrapper's
-    # public methods: the debug cursor records the statements in connection.queries when they are logged.
-    raw = psycopg.Cursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)

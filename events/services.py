@@ -10,13 +10,11 @@ and one read of the keys a concurrent request stored meanwhile. Nothing slow run
 commit, events.dispatch hands the new events' ids to one Celery task per batch.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,7 +23,7 @@ from psycopg.types.json import Jsonb
 from contacts.bulk import contacts_bulk_upsert
 from contacts.consent_policy import ConsentContext
 from contacts.models import Contact
-from salloq.core.db import check_health_locally, one_round_trip
+from salloq.core.db import one_round_trip, prepared_cursor
 from salloq.core.models import Company
 
 from . import dispatch
@@ -363,7 +361,7 @@ def _known_contact_insert(
     # The wrapper itself, not the `connection` proxy: each attribute read through the proxy looks
     # the connection up again (a few microseconds, a dozen times here).
     database = connections[DEFAULT_DB_ALIAS]
-    with _values_bound_apart(database) as cursor:
+    with prepared_cursor(database) as cursor:
         with one_round_trip(database):
             cursor.execute(_known_contact_sql(), params)
         stored = cursor.fetchone()
@@ -407,33 +405,6 @@ def _known_contact_sql() -> str:
         )
         SELECT id, contact_id FROM stored
     """  # noqa: S608
-
-
-@contextmanager
-def _values_bound_apart(connection) -> Iterator:
-    """A cursor of the request's connection that sends values apart from the statement
-    (server-side binding: psycopg can then prepare the statement), where Django's cursors put them
-    into the statement's text. It is made as Django makes its own (health check, made locally:
-    salloq.core.db.check_health_locally; connection; query log), and its statements pass through
-    the same execute wrappers (the web request's statement time limit) and error translation."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    check_health_locally(connection)
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw_connection = connection.connection
-    raw = ServerBindingCursor(raw_connection)
-    cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-    # Prepared on its first run and found in the connection's cache afterwards; the threshold goes
-    # back at once so no other statement of the connection is ever prepared (Django's default).
-    previous = raw_connection.prepare_threshold
-    if settings.DB_PREPARED_STATEMENTS:
-        raw_connection.prepare_threshold = 0
-    try:
-        with cursor:
-            yield cursor
-    finally:
-        raw_connection.prepare_threshold = previous
 
 
 def _insert(

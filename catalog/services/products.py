@@ -11,17 +11,14 @@ clears an optional field.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from contacts.bulk_sql import binary_cursor
+from salloq.core.db import prepared_cursor
 
 from ..models import Product, ProductCatalog
 from ..product_input import FIELDS, MAX_BATCH, ProductInput, Reason, parse_product, product_defaults
@@ -106,25 +103,6 @@ def _column(name: str, rows: list[dict]) -> list:
     return [row[name] for row in rows]
 
 
-@contextmanager
-def _prepared_binary_cursor() -> Iterator:
-    """binary_cursor(), whose statements the connection prepares: PostgreSQL plans the lookup and
-    the upsert (27 arrays) once per connection instead of once per batch (about a tenth of the
-    backend's CPU for a batch, bench/README.md). Their text never changes and every value is a
-    parameter. The threshold goes back at once, so no other statement of the connection is prepared
-    (Django's default); DB_PREPARED_STATEMENTS=0 (PgBouncer in transaction mode before 1.21) turns
-    it off."""
-    with binary_cursor() as cursor:
-        raw_connection = connection.connection
-        previous = raw_connection.prepare_threshold
-        if settings.DB_PREPARED_STATEMENTS:
-            raw_connection.prepare_threshold = 0
-        try:
-            yield cursor
-        finally:
-            raw_connection.prepare_threshold = previous
-
-
 @dataclass
 class ProductResult:
     index: int
@@ -190,7 +168,7 @@ def product_upsert_batch(*, catalog: ProductCatalog, items: list[dict]) -> list[
 
 def _write(catalog: ProductCatalog, valid: dict[str, ProductInput], results: list) -> None:
     if connection.vendor == "postgresql":
-        with _prepared_binary_cursor() as cursor:
+        with prepared_cursor() as cursor:
             stored_rows = cursor.execute(SELECT_PRODUCTS, [sorted(valid), catalog.pk]).fetchall()
         # Django's connection loads jsonb as text (JSONField decodes it): decoded here the same way.
         stored_rows = [
@@ -226,7 +204,7 @@ def _write(catalog: ProductCatalog, valid: dict[str, ProductInput], results: lis
     if connection.vendor == "postgresql":
         now = timezone.now()
         arrays = [_column(name, rows) for name in DATA_FIELDS]
-        with _prepared_binary_cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(UPSERT_PRODUCTS, [catalog.company_id, catalog.pk, now, now, *arrays])
     else:
         Product.objects.bulk_create(

@@ -146,7 +146,7 @@ def test_a_batchs_lookup_probes_the_unique_index_by_product_id_on_stale_statisti
     catalog, also when the table has grown since its statistics were taken (a catalog's first
     import): each batch would otherwise read every product stored before it."""
     from catalog.services.products import SELECT_PRODUCTS
-    from contacts.bulk_sql import binary_cursor
+    from salloq.core.db import binary_cursor
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's plans")

@@ -438,7 +438,8 @@ def test_the_lookup_of_existing_contacts_can_use_the_unique_indexes(company):
     batch at a million contacts). The plan is checked with every other index out of the way (in
     this test's transaction), since on a test-sized table any plan is cheap."""
     # Nothing proves `email = v.email` implies `email <> ''`: the lookup must say so itself.
-    from contacts.bulk_sql import LOOKUP_CONTACTS, binary_cursor
+    from contacts.bulk_sql import LOOKUP_CONTACTS
+    from salloq.core.db import binary_cursor
 
     items = [{"email": f"c{n}@example.com", "external_id": f"C{n}"} for n in range(150)]
     bulk(company, items)

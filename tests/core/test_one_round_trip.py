@@ -10,7 +10,7 @@ from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connection
 
 from events.models import Event
 from salloq.core.db import check_health_locally, one_round_trip, statement_timeout
-from tests.core.test_statement_timeout import _backend, _pg_dsn
+from tests.core.test_statement_timeout import TableLock, backend_and_limit, pg_dsn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -19,19 +19,6 @@ CUSTOMER = {"email": "jane@example.com", "first_name": "Jane", "last_name": "Smi
 
 def order(n: int) -> dict:
     return {"event_type": "order_placed", "event_data": {**CUSTOMER, "order_id": f"ORD-{n}", "total": 10}}
-
-
-class EventsLock:
-    """Another connection holding events_event in ACCESS EXCLUSIVE mode: every insert waits."""
-
-    def __enter__(self):
-        self.conn = psycopg.connect(_pg_dsn())
-        self.conn.execute("LOCK TABLE events_event IN ACCESS EXCLUSIVE MODE")
-        return self
-
-    def __exit__(self, *exc):
-        self.conn.rollback()
-        self.conn.close()
 
 
 @pytest.fixture
@@ -44,16 +31,16 @@ def test_the_single_round_trip_insert_is_cut_off_by_the_limit_and_leaves_none_be
     api = known_customer
     settings.WEB_STATEMENT_TIMEOUT_MS = 300
     assert connection.settings_dict["CONN_MAX_AGE"] > 0  # the connection outlives each request
-    with EventsLock():
+    with TableLock("events_event"):
         response = api.post("/api/events", order(1))
     assert response.status_code == 503, response.content
     assert response.json()["error"] == "Query timed out"
-    pid, timeout = _backend(connection)
+    pid, timeout = backend_and_limit(connection)
     assert timeout == "0"  # reset inside the same message, or rolled back with the statement
     assert not Event.objects.filter(data__order_id="ORD-1").exists()
     response = api.post("/api/events", order(1))
     assert response.status_code == 201 and response.json()["duplicate"] is False
-    assert _backend(connection) == (pid, "0")  # the same connection, no limit left on it
+    assert backend_and_limit(connection) == (pid, "0")  # the same connection, no limit left on it
     assert Event.objects.filter(data__order_id="ORD-1").count() == 1
 
 
@@ -64,10 +51,10 @@ def test_a_statement_after_the_block_is_limited_again():
             with one_round_trip(database):
                 cursor.execute("SELECT current_setting('statement_timeout')")
             assert cursor.fetchone() == ("250ms",)
-            assert _backend(database)[1] == "250ms"  # set again for this statement
+            assert backend_and_limit(database)[1] == "250ms"  # set again for this statement
         with database.cursor() as cursor:
             cursor.execute("SELECT 1")
-    assert _backend(database)[1] == "0"
+    assert backend_and_limit(database)[1] == "0"
 
 
 def test_an_error_in_the_block_is_djangos_and_the_connection_goes_on():
@@ -82,15 +69,15 @@ def test_an_error_in_the_block_is_djangos_and_the_connection_goes_on():
 
 def test_a_connection_the_server_closed_is_replaced_before_use(known_customer):
     api = known_customer
-    pid, _ = _backend(connection)
-    with psycopg.connect(_pg_dsn(), autocommit=True) as admin:
+    pid, _ = backend_and_limit(connection)
+    with psycopg.connect(pg_dsn(), autocommit=True) as admin:
         # Waits until the backend is gone (its goodbye is then on the connection's socket).
         assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
     # What request_started does outside tests (Django's test client keeps it from closing connections).
     connection.health_check_done = False
     response = api.post("/api/events", order(2))  # the lean path, about the known customer
     assert response.status_code == 201, response.content
-    assert _backend(connection)[0] != pid
+    assert backend_and_limit(connection)[0] != pid
     assert Event.objects.filter(data__order_id="ORD-2").count() == 1
 
 

@@ -42,17 +42,21 @@ HEAVY = {
 sqlite_only = pytest.mark.skipif("connection.vendor != 'sqlite'", reason="SQLite: real work makes it slow")
 
 
-def _pg_dsn() -> str:
+def pg_dsn() -> str:
     s = connection.settings_dict
     return f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} user={s['USER'] or 'postgres'} dbname={s['NAME']}"
 
 
 class TableLock:
-    """Another connection holding contacts_contact in ACCESS EXCLUSIVE mode: every read of it waits."""
+    """Another connection holding a table (contacts_contact by default) in ACCESS EXCLUSIVE mode:
+    every read and write of it waits."""
+
+    def __init__(self, table: str = "contacts_contact"):
+        self.table = table
 
     def __enter__(self):
-        self.conn = psycopg.connect(_pg_dsn())
-        self.conn.execute("LOCK TABLE contacts_contact IN ACCESS EXCLUSIVE MODE")
+        self.conn = psycopg.connect(pg_dsn())
+        self.conn.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
         return self
 
     def __exit__(self, *exc):
@@ -117,7 +121,7 @@ def test_dashboard_count_cell_and_live_panel_say_too_slow_instead_of_failing(vie
     assert "Too slow" in page.content.decode() and "Simplify the request" in page.content.decode()
 
 
-def _backend(conn) -> tuple[int, str]:
+def backend_and_limit(conn) -> tuple[int, str]:
     with conn.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid(), current_setting('statement_timeout')")
         return cursor.fetchone()
@@ -130,10 +134,10 @@ def test_a_kept_connection_carries_no_limit_out_of_a_request_and_gets_it_again_i
     for _ in range(2):
         with TableLock():
             assert api.post("/api/segments/count", {"definition": SUBSCRIBED}).status_code == 503
-        pid, timeout = _backend(connection)
+        pid, timeout = backend_and_limit(connection)
         assert timeout == "0"
     assert api.post("/api/segments/count", {"definition": SUBSCRIBED}).status_code == 200
-    assert _backend(connection) == (pid, "0")  # the same connection all along
+    assert backend_and_limit(connection) == (pid, "0")  # the same connection all along
 
 
 @pytest.mark.postgres
@@ -207,7 +211,7 @@ def test_a_query_left_behind_by_a_killed_web_worker_stops_at_the_limit():
     worker = subprocess.Popen([sys.executable, "-c", ORPHAN], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         worker.stdout.readline()
-        with psycopg.connect(_pg_dsn(), autocommit=True) as watcher:
+        with psycopg.connect(pg_dsn(), autocommit=True) as watcher:
             deadline = time.monotonic() + 15
             while not _sleeping(watcher):
                 assert time.monotonic() < deadline, "the worker's query never started"
