@@ -2,6 +2,7 @@
 characters) and sync runs, read-only (they record what happened)."""
 
 from django.contrib import admin
+from django.db import models
 
 from .models import ShopConnection, ShopSyncRun
 
@@ -20,6 +21,9 @@ class ShopConnectionAdmin(admin.ModelAdmin):
     search_fields = ["company__name", "base_url"]
     readonly_fields = ["masked_api_key", "orders_watermark", "last_sync_status", "last_sync_at", "last_sync_counts"]
     exclude = ["api_key_encrypted"]
+    # A shop's API root without a scheme is https (Django 6's default; Django 5 still assumes http
+    # and warns).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request) -> bool:
         return False  # the key is entered (and encrypted) on the dashboard's connector page
