@@ -5,10 +5,12 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from .cache import RETRY_SECONDS
 from .db import TIMEOUT_ERROR, is_statement_timeout, timeout_message
 
 logger = logging.getLogger("salloq.api")
@@ -97,6 +99,19 @@ def api_exception_handler(exc, context):
         # not 504 either, which reports a gateway whose upstream did not answer.
         logger.warning("Statement timeout in API view %s", getattr(context.get("request"), "path", "?"))
         body = error_body(503, timeout_message(), TIMEOUT_ERROR)
+    elif isinstance(exc, OperationalError):
+        # The database failed the request for a passing reason (the connection was lost in a
+        # restart or failover, a deadlock, too many connections): the client retries, as after the
+        # gateway's other 503s. Logged whole, as a 500 would be, in case it is not passing.
+        logger.exception("Database unavailable in API view %s", getattr(context.get("request"), "path", "?"))
+        body = error_body(
+            503,
+            f"The database could not complete the request. Retry after {RETRY_SECONDS} seconds.",
+            "Service unavailable",
+        )
+        response = Response(body, status=503)
+        response["Retry-After"] = str(RETRY_SECONDS)
+        return response
     else:
         request = context.get("request")
         logger.exception("Unhandled error in API view %s", getattr(request, "path", "?"))

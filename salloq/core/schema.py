@@ -25,7 +25,9 @@ RATE_LIMIT_HEADERS = {
 class SalloqAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        codes = [401, 403, 404, 429, 500]
+        # 503: keys cannot be checked just now, the database failed for a passing reason, or a
+        # statement ran past WEB_STATEMENT_TIMEOUT_MS; every operation can answer it.
+        codes = [401, 403, 404, 429, 500, 503]
         if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
             codes.append(400)
         if self.method in ("POST", "PUT", "PATCH"):
@@ -44,7 +46,7 @@ class SalloqAutoSchema(AutoSchema):
         headers = super()._get_response_headers_for_code(status_code, direction)
         for name, description in RATE_LIMIT_HEADERS.items():
             headers[name] = {"schema": {"type": "integer"}, "description": description}
-        if str(status_code) == "429":
+        if str(status_code) in ("429", "503"):
             headers["Retry-After"] = {"schema": {"type": "integer"}, "description": "Seconds to wait."}
         return headers
 

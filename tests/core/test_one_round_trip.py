@@ -89,3 +89,19 @@ def test_a_healthy_connection_is_kept_without_a_round_trip():
     database.health_check_done = False
     check_health_locally(database)
     assert database.connection is raw and database.health_check_done
+
+
+def test_a_connection_lost_during_the_request_is_a_503_to_retry_not_a_500(known_customer):
+    api = known_customer
+    pid, _ = backend_and_limit(connection)
+    with psycopg.connect(pg_dsn(), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
+    connection.health_check_done = True  # lost after the request's health check: nothing to catch it before
+    response = api.post("/api/events", order(3))
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "Service unavailable" and response.json()["code"] == 503
+    assert response["Retry-After"] == "5" and "Retry after 5 seconds" in response.json()["message"]
+    connection.close_if_unusable_or_obsolete()  # what request_finished does outside tests
+    response = api.post("/api/events", order(3))  # the client's retry
+    assert response.status_code == 201 and response.json()["duplicate"] is False, response.content
+    assert Event.objects.filter(data__order_id="ORD-3").count() == 1
