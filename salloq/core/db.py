@@ -17,7 +17,7 @@ there run as long as they need. A cancelled statement raises django.db.Operation
 
 The hot paths' PostgreSQL cursors live here too: `binary_cursor` (values bound apart from the
 statement, arrays in binary), `prepared_cursor` (the same, prepared once per connection) and
-`one_round_trip` (a request's write sent with the limit and its reset in one message), with
+`one_round_trip` (a request's write sent with the limit and its reset, one wait for all), with
 `check_health_locally`, Django's per-request health check without its SELECT 1.
 """
 
@@ -114,7 +114,7 @@ class _StatementLimit:
             # refused, and the rollback that must follow undoes the SET anyway.
 
     def queue_release(self, connection) -> None:
-        """In one_round_trip's pipeline: the reset goes in the same message, and a statement run
+        """In one_round_trip's pipeline: the reset goes in the same round trip, and a statement run
         after it sets the limit again. Should a statement before it have failed, its error is
         raised here (the implicit transaction, the limit with it, is rolled back)."""
         raw = connection.connection
@@ -239,9 +239,9 @@ def check_health_locally(connection) -> None:
 @contextmanager
 def one_round_trip(connection):
     """A web request's statements on PostgreSQL in one round trip: those executed on `connection`
-    inside the block travel in one message with the request's statement limit before them and its
-    reset after them (psycopg's pipeline mode), as one implicit transaction, and their results come
-    back when the block ends: fetch after it.
+    inside the block are sent, with the request's statement limit before them and its reset after
+    them, without waiting for each other's answers (psycopg's pipeline mode), as one implicit
+    transaction; the answers are read in one wait when the block ends: fetch after it.
 
     Each round trip costs the web process and the database a wake-up each, the larger part of a
     short request's database time (bench/README.md, events_ingest.py): the limit, the statement
@@ -256,7 +256,7 @@ def one_round_trip(connection):
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.pipeline():
         yield
-        # In the same message: the limit the first statement set goes back at once, not after the
+        # In the same round trip: the limit the first statement set goes back at once, not after the
         # response (StatementTimeoutMiddleware's reset then finds nothing to do).
         for wrapper in connection.execute_wrappers:
             if isinstance(wrapper, _StatementLimit):
