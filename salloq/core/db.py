@@ -226,13 +226,13 @@ def check_health_locally(connection) -> None:
     closed, to be opened afresh, as a failed SELECT 1 would have it. For the hot paths that count
     round trips (one_round_trip); a server that vanished without closing the socket is found by
     the next statement, as it would be by the SELECT 1 (both wait on TCP)."""
-    if connection.connection is None or not connection.health_check_enabled or connection.health_check_done:
-        return
-    if connection.vendor == "postgresql" and not _socket_idle(connection.connection):
-        connection.close()
-    elif connection.vendor != "postgresql":
+    if connection.vendor != "postgresql":
         connection.close_if_health_check_failed()
         return
+    if connection.connection is None or not connection.health_check_enabled or connection.health_check_done:
+        return
+    if not _socket_idle(connection.connection):
+        connection.close()
     connection.health_check_done = True
 
 

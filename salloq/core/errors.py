@@ -109,9 +109,6 @@ def api_exception_handler(exc, context):
             f"The database could not complete the request. Retry after {RETRY_SECONDS} seconds.",
             "Service unavailable",
         )
-        response = Response(body, status=503)
-        response["Retry-After"] = str(RETRY_SECONDS)
-        return response
     else:
         request = context.get("request")
         logger.exception("Unhandled error in API view %s", getattr(request, "path", "?"))
@@ -121,4 +118,6 @@ def api_exception_handler(exc, context):
     response = Response(body, status=body["code"])
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         response["Retry-After"] = str(int(exc.wait))
+    elif isinstance(exc, OperationalError) and not is_statement_timeout(exc):
+        response["Retry-After"] = str(RETRY_SECONDS)
     return response

@@ -21,6 +21,13 @@ def order(n: int) -> dict:
     return {"event_type": "order_placed", "event_data": {**CUSTOMER, "order_id": f"ORD-{n}", "total": 10}}
 
 
+def terminate(pid: int) -> None:
+    """Ends a backend as a server restart would, and waits until it is gone (its goodbye is then on
+    the connection's socket)."""
+    with psycopg.connect(pg_dsn(), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
+
+
 @pytest.fixture
 def known_customer(api):
     assert api.post("/api/events", order(0)).status_code == 201  # creates the contact: the general path
@@ -70,9 +77,7 @@ def test_an_error_in_the_block_is_djangos_and_the_connection_goes_on():
 def test_a_connection_the_server_closed_is_replaced_before_use(known_customer):
     api = known_customer
     pid, _ = backend_and_limit(connection)
-    with psycopg.connect(pg_dsn(), autocommit=True) as admin:
-        # Waits until the backend is gone (its goodbye is then on the connection's socket).
-        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
+    terminate(pid)
     # What request_started does outside tests (Django's test client keeps it from closing connections).
     connection.health_check_done = False
     response = api.post("/api/events", order(2))  # the lean path, about the known customer
@@ -94,8 +99,7 @@ def test_a_healthy_connection_is_kept_without_a_round_trip():
 def test_a_connection_lost_during_the_request_is_a_503_to_retry_not_a_500(known_customer):
     api = known_customer
     pid, _ = backend_and_limit(connection)
-    with psycopg.connect(pg_dsn(), autocommit=True) as admin:
-        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
+    terminate(pid)
     connection.health_check_done = True  # lost after the request's health check: nothing to catch it before
     response = api.post("/api/events", order(3))
     assert response.status_code == 503, response.content
